@@ -1,0 +1,24 @@
+"""Execute notebooks in place so the committed notebooks (and the docs built from them) hold real outputs.
+
+Usage: python tools/run_nbs.py nbs/04_attribution.ipynb [more.ipynb ...]
+Runs every cell, flagged slow cells included; cells are run from the notebook's own folder.
+"""
+import os, sys
+from pathlib import Path
+from execnb.shell import CaptureShell
+from execnb.nbio import read_nb, write_nb
+
+def run(path):
+    path = Path(path).resolve()
+    cwd = os.getcwd()
+    os.chdir(path.parent)
+    try:
+        nb = read_nb(path)
+        sh = CaptureShell()
+        sh.run_all(nb, exc_stop=True)
+        write_nb(nb, path)
+    finally: os.chdir(cwd)
+    print(f"executed {path.name}")
+
+if __name__ == "__main__":
+    for p in sys.argv[1:]: run(p)
