@@ -6,17 +6,19 @@ Docs: https://attattr.github.io/attattr/data.html.md"""
 
 # %% ../nbs/01_data.ipynb #d834b868
 from __future__ import annotations
-import csv, json, os, tempfile
+import csv, json, os, tempfile, warnings
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['TOKENS_FIELDS', 'AttattrError', 'atomic_write', 'write_json_atomic', 'write_layers_json', 'read_layers_json',
-           'write_tokens_json', 'read_tokens_json']
+__all__ = ['TOKENS_FIELDS', 'METRICS', 'GLUE_FILES', 'NLI_LABELS', 'MNLI_FILES', 'PROCESSORS', 'MAX_SEQ_LENGTH', 'AttattrError',
+           'atomic_write', 'write_json_atomic', 'write_layers_json', 'read_layers_json', 'write_tokens_json',
+           'read_tokens_json', 'InputExample', 'Processor', 'get_processor', 'read_examples', 'group_by_label',
+           'Features', 'featurize', 'featurize_task', 'collate', 'batches']
 
 # %% ../nbs/01_data.ipynb #3c1169ae
 class AttattrError(ValueError):
@@ -119,3 +121,254 @@ def read_tokens_json(path) -> list[dict]:
     except json.JSONDecodeError as e: raise AttattrError(f"{path} line {e.lineno}: not JSON ({e.msg})") from None
     _check_records(records, path)
     return records
+
+# %% ../nbs/01_data.ipynb #46803d3a
+@dataclass
+class InputExample:
+    "One example: a sentence (or sentence pair) and its gold label string."
+    guid: str                   # `{split}-{id}`, as the original builds it
+    text_a: str                 # first (or only) sentence
+    text_b: str | None = None   # second sentence of a pair task
+    label: str | None = None    # gold label string (a number for STS-B); None for test files
+
+# %% ../nbs/01_data.ipynb #a37f304d
+METRICS = ('acc', 'mcc', 'pearson')  # accuracy of the argmax, Matthews correlation, Pearson correlation
+GLUE_FILES = dict(train='train.tsv', dev='dev.tsv', test='test.tsv')  # split -> file of most GLUE tasks
+
+def _min_cols(cols) -> int:
+    "Fewest columns a row needs for the column indices `cols` (negative ones count from the end) to be distinct."
+    cols = [c for c in cols if c is not None]
+    n = max([c + 1 for c in cols if c >= 0] + [-c for c in cols if c < 0])
+    while len({c % n for c in cols}) < len(cols): n += 1
+    return n
+
+# %% ../nbs/01_data.ipynb #eaae495b
+@dataclass
+class Processor:
+    "How the original reads one task's TSV files: file per split, columns, header, label list and metric."
+    name: str                                   # task key, e.g. 'mnli'
+    labels: list[str] | None                    # label strings in class-id order; None for regression (STS-B)
+    files: dict                                 # split ('train', 'dev', 'test', ...) -> file name in `data_dir`
+    cols: tuple = (-3, -2, -1)                  # columns of (text_a, text_b, label); text_b None: single sentence
+    test_cols: tuple | None = (-2, -1, None)    # the same for the 'test' split (label None: unlabelled); None: as `cols`
+    guid_col: int | None = 0                    # column holding the id in the guid; None: the row number
+    header: bool = True                         # skip the first line
+    metric: str = 'acc'                         # one of `METRICS`
+    exact_cols: int | None = None               # skip rows that do not have exactly this many columns (QQP)
+    strip_quotes: bool = False                  # strip surrounding '"' from the texts (QQP)
+    guid_from_file: bool = False                # guid prefix is the file's stem ('dev_matched'), not the split
+
+    @property
+    def is_regression(self) -> bool: return self.labels is None
+
+    def get_examples(self,
+                     data_dir,         # folder holding the task's files
+                     split='dev',      # a key of `files`
+                     limit=None        # stop after this many examples
+                    ) -> list[InputExample]:
+        "Read the examples of `split` from `data_dir`."
+        if split not in self.files:
+            raise AttattrError(f"task {self.name!r} has no split {split!r}; expected one of {list(self.files)}")
+        path = _exists(Path(data_dir)/self.files[split])
+        a, b, lab = self.test_cols if split == 'test' and self.test_cols else self.cols
+        need, prefix = _min_cols([a, b, lab, self.guid_col]), Path(path).stem if self.guid_from_file else split
+        exs, skipped, head = [], 0, None
+        with open(path, encoding='utf-8') as f:
+            rows = csv.reader(f, delimiter='\t', quotechar=None)
+            try:
+                for i, row in enumerate(rows):
+                    if limit is not None and len(exs) >= limit: break
+                    if i == 0 and self.header: head = row; continue
+                    if not row: continue
+                    if self.exact_cols and split != 'test' and len(row) != self.exact_cols: skipped += 1; continue
+                    where = f"{path} line {rows.line_num}"
+                    if len(row) < need: raise AttattrError(f"{where}: expected at least {need} tab-separated columns, got {len(row)}")
+                    guid = f"{prefix}-{row[self.guid_col] if self.guid_col is not None else i}"
+                    exs.append(self._example(row, (a, b, lab), head, where, guid))
+            except UnicodeDecodeError as e: raise AttattrError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        if skipped: warnings.warn(f"{path}: skipped {skipped} rows without exactly {self.exact_cols} columns, as the original does")
+        return exs
+
+    def _example(self, row, cols, head, where, guid) -> InputExample:
+        "Check the texts and label of one TSV row and make it an `InputExample`."
+        def col(c): return f"field {head[c % len(row)]!r}" if head and len(head) == len(row) else f"column {c % len(row)}"
+        texts = []
+        a, b, lab = cols
+        for name, c in (('text_a', a), ('text_b', b)):
+            if c is None: texts.append(None); continue
+            t = row[c].strip('"') if self.strip_quotes else row[c]
+            if not t.strip(): raise AttattrError(f"{where}: {col(c)} ({name}) is empty")
+            texts.append(t)
+        label = None if lab is None else row[lab]
+        if label is not None and self.labels is not None and label not in self.labels:
+            raise AttattrError(f"{where}: {col(lab)} (label) has unknown value {label!r}; expected one of {self.labels}")
+        if label is not None and self.labels is None:
+            try: float(label)
+            except ValueError: raise AttattrError(f"{where}: {col(lab)} (label) value {label!r} is not a number") from None
+        return InputExample(guid, *texts, label)
+
+# %% ../nbs/01_data.ipynb #6cac5b44
+NLI_LABELS = ["contradiction", "entailment", "neutral"]  # MNLI's label order in the original (class ids 0, 1, 2)
+MNLI_FILES = dict(train='train.tsv', dev='dev_matched.tsv', dev_mismatched='dev_mismatched.tsv', test='test_matched.tsv')
+
+PROCESSORS = {p.name: p for p in [
+    Processor('cola', ['0', '1'], GLUE_FILES, cols=(-1, None, 1), test_cols=(-1, None, None), guid_col=None, metric='mcc'),
+    Processor('mnli', NLI_LABELS, MNLI_FILES, cols=(8, 9, -1), guid_from_file=True),
+    Processor('mnli-mm', NLI_LABELS, dict(MNLI_FILES, dev='dev_mismatched.tsv', test='test_mismatched.tsv'),
+              cols=(8, 9, -1), guid_from_file=True),
+    Processor('mrpc', ['0', '1'], GLUE_FILES, cols=(-2, -1, 0), guid_col=None),
+    Processor('rte', ['entailment', 'not_entailment'], GLUE_FILES, cols=(1, 2, -1), test_cols=(1, 2, None)),
+    Processor('sst-2', ['0', '1'], GLUE_FILES, cols=(0, None, 1), test_cols=(1, None, None), guid_col=None),
+    Processor('qqp', ['0', '1'], GLUE_FILES, exact_cols=6, strip_quotes=True),
+    Processor('qnli', ['entailment', 'not_entailment'], GLUE_FILES),
+    Processor('wnli', ['0', '1'], GLUE_FILES),
+    Processor('sts-b', None, GLUE_FILES, metric='pearson'),
+    Processor('scitail', ['neutral', 'entails'], {s: f'scitail_1.0_{s}.tsv' for s in GLUE_FILES},
+              cols=(0, 1, -1), test_cols=None, guid_col=None, header=False),
+    # not in the original: SNLI in the MNLI layout (train/dev/test.tsv), e.g. `shared/data/snli-sample`
+    Processor('snli', NLI_LABELS, GLUE_FILES, cols=(8, 9, -1), test_cols=(8, 9, None)),
+]}  # task key -> `Processor`
+
+# %% ../nbs/01_data.ipynb #bca52740
+def get_processor(task_name:str) -> Processor:
+    "The `Processor` of `task_name` (case-insensitive), e.g. 'MNLI' or 'sst-2'."
+    p = PROCESSORS.get(str(task_name).lower())
+    if p is None: raise AttattrError(f"unknown task {task_name!r}; expected one of {list(PROCESSORS)}")
+    return p
+
+def read_examples(task_name:str, # task key, see `PROCESSORS`
+                  data_dir,      # folder holding the task's TSV files
+                  split='dev',   # 'train', 'dev', 'dev_mismatched' (MNLI) or 'test'
+                  limit=None     # stop after this many examples
+                 ) -> list[InputExample]:
+    "The `split` examples of `task_name`, read from `data_dir` as the original reads them."
+    return get_processor(task_name).get_examples(data_dir, split, limit=limit)
+
+# %% ../nbs/01_data.ipynb #27b28c8c
+def group_by_label(examples, # `InputExample`s with gold labels
+                   labels    # label strings in class-id order
+                  ) -> list[list[InputExample]]:
+    "The examples split by gold label: one list per entry of `labels`, in that order (the original's `combine=False`)."
+    groups = {l: [] for l in labels}
+    for ex in examples:
+        if ex.label not in groups: raise AttattrError(f"example {ex.guid}: label {ex.label!r} is not one of {list(labels)}")
+        groups[ex.label].append(ex)
+    return list(groups.values())
+
+# %% ../nbs/01_data.ipynb #31695876
+MAX_SEQ_LENGTH = 128  # the original's max_seq_length P: tokens per example, special tokens included
+
+@dataclass
+class Features:
+    "Model inputs of one example, unpadded."
+    input_ids: list[int]       # token ids, special tokens included
+    attention_mask: list[int]  # all ones (padding is added by `collate`)
+    token_type_ids: list[int]  # segment ids: 0 for the first sentence, 1 for the second (BERT)
+    label: int | float | None  # class id, a float for regression, None if unlabelled
+    tokens: list[str]          # the tokens of `input_ids`
+    guid: str | None = None    # id of the `InputExample`
+    seg_pos: int | None = None # index of the first separator token (the [SEP] after text_a)
+
+# %% ../nbs/01_data.ipynb #385f3aae
+_A, _B = -1, -2  # stand-ins for the two sentences in a special-token layout
+
+def _layout(tok, pair:bool) -> tuple[list[int], list[int]]:
+    "The tokenizer's special-token layout: (ids, token type ids), with `_A`/`_B` where the sentences go."
+    seqs = [[_A], [_B]][:1 + pair]
+    if hasattr(tok, 'build_inputs_with_special_tokens'):  # python ('slow') tokenizers
+        return tok.build_inputs_with_special_tokens(*seqs), tok.create_token_type_ids_from_sequences(*seqs)
+    probe = next(t for t in (tok.unk_token, tok.pad_token, *tok.all_special_tokens, 'a') if t)  # encodes to 1 token
+    enc = tok.backend_tokenizer.encode(*[probe] * len(seqs))
+    ids, types, prev = [], [], None
+    for i, s, t in zip(enc.ids, enc.sequence_ids, enc.type_ids):
+        if s is None: ids.append(i); types.append(t)
+        elif s != prev: ids.append(-1 - s); types.append(t)
+        prev = s
+    if ids.count(_A) != 1 or ids.count(_B) != pair:
+        raise AttattrError(f"cannot work out where {type(tok).__name__} puts the sentences (got layout {ids})")
+    return ids, types
+
+def _fill(layout, a, b) -> tuple[list[int], list[int], int]:
+    "Put the sentence ids `a` and `b` into `layout`; also return the position just after `a`."
+    ids, types = [], []
+    for i, t in zip(*layout):
+        seq = a if i == _A else b if i == _B else [i]
+        ids += seq; types += [t] * len(seq)
+        if i == _A: after_a = len(ids)
+    return ids, types, after_a
+
+# %% ../nbs/01_data.ipynb #dc725b8c
+def _truncate_pair(a, b, max_len):
+    "Pop the last token of the longer list (of `b` on a tie) until `len(a) + len(b) <= max_len`, as the original."
+    while len(a) + len(b) > max_len: (a if len(a) > len(b) else b).pop()
+
+def featurize(examples,                       # `InputExample`s
+              tokenizer,                      # any Hugging Face tokenizer
+              labels=None,                    # label strings in class-id order; None: labels are numbers (regression)
+              max_seq_length=MAX_SEQ_LENGTH   # most tokens per example, special tokens included
+             ) -> list[Features]:
+    "Tokenize, truncate and add special tokens to `examples`, as the original's `convert_examples_to_features`."
+    label_map = None if labels is None else {l: i for i, l in enumerate(labels)}
+    layouts = {pair: _layout(tokenizer, pair) for pair in (False, True)}
+    n_special = {pair: tokenizer.num_special_tokens_to_add(pair=pair) for pair in (False, True)}
+    feats = []
+    for ex in examples:
+        a, b = tokenizer.tokenize(ex.text_a), tokenizer.tokenize(ex.text_b) if ex.text_b else None
+        room = max_seq_length - n_special[b is not None]
+        if room < 1: raise AttattrError(f"max_seq_length={max_seq_length} leaves no room for text next to the special tokens")
+        if b is None: a = a[:room]
+        else: _truncate_pair(a, b, room)
+        ids, types, seg_pos = _fill(layouts[bool(b)], tokenizer.convert_tokens_to_ids(a),
+                                    tokenizer.convert_tokens_to_ids(b or []))
+        feats.append(Features(ids, [1] * len(ids), types, _label_id(ex, label_map),
+                              tokenizer.convert_ids_to_tokens(ids), ex.guid, seg_pos))
+    return feats
+
+def _label_id(ex, label_map):
+    "Class id of `ex.label` (a float if `label_map` is None), or None if it has no label."
+    if ex.label is None: return None
+    if label_map is not None:
+        if ex.label not in label_map: raise AttattrError(f"example {ex.guid}: label {ex.label!r} is not one of {list(label_map)}")
+        return label_map[ex.label]
+    try: return float(ex.label)
+    except (TypeError, ValueError): raise AttattrError(f"example {ex.guid}: label {ex.label!r} is not a number (pass `labels` for a classification task)") from None
+
+# %% ../nbs/01_data.ipynb #e7bab208
+def featurize_task(task_name:str,                 # task key, see `PROCESSORS`
+                   data_dir,                      # folder holding the task's TSV files
+                   tokenizer,                     # any Hugging Face tokenizer
+                   split='dev',                   # 'train', 'dev', 'dev_mismatched' (MNLI) or 'test'
+                   max_seq_length=MAX_SEQ_LENGTH, # most tokens per example, special tokens included
+                   limit=None                     # stop after this many examples
+                  ) -> list[Features]:
+    "Read and featurize the `split` examples of `task_name`, with the task's label order."
+    p = get_processor(task_name)
+    return featurize(p.get_examples(data_dir, split, limit=limit), tokenizer, p.labels, max_seq_length)
+
+# %% ../nbs/01_data.ipynb #3388c216
+def collate(features,        # `Features` of one batch
+            pad_to=None,     # pad to this length instead of the batch's longest example (e.g. `MAX_SEQ_LENGTH`)
+            pad_token_id=0   # id used for padding (`tokenizer.pad_token_id`; 0 for BERT, 1 for RoBERTa)
+           ) -> dict:
+    "Pad `features` into a dict of tensors `input_ids`, `attention_mask`, `token_type_ids` (b, n), and `labels` (b,)."
+    if not features: raise AttattrError("collate: no features to batch")
+    n = max(len(f.input_ids) for f in features)
+    if pad_to is not None:
+        if pad_to < n: raise AttattrError(f"collate: pad_to={pad_to} is shorter than the longest example ({n} tokens)")
+        n = pad_to
+    def pad(xs, v): return xs + [v] * (n - len(xs))
+    out = dict(input_ids=torch.tensor([pad(f.input_ids, pad_token_id) for f in features]),         # (b, n)
+               attention_mask=torch.tensor([pad(f.attention_mask, 0) for f in features]),          # (b, n)
+               token_type_ids=torch.tensor([pad(f.token_type_ids, 0) for f in features]))          # (b, n)
+    labels = [f.label for f in features]
+    if all(l is not None for l in labels):
+        out['labels'] = torch.tensor(labels, dtype=torch.float if any(isinstance(l, float) for l in labels) else torch.long)
+    return out
+
+def batches(features,    # `Features`, in order
+            batch_size,  # examples per batch (the last batch may be smaller)
+            **kwargs     # passed to `collate` (`pad_to`, `pad_token_id`)
+           ):
+    "Yield `collate`d batches of `batch_size` consecutive `features`."
+    if batch_size < 1: raise AttattrError(f"batch_size must be at least 1, got {batch_size}")
+    for i in range(0, len(features), batch_size): yield collate(features[i:i + batch_size], **kwargs)
