@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from transformers import (AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, BertConfig,
                           BertForSequenceClassification, BertTokenizer)
+from transformers.utils import logging as hf_logging
 from .data import AttattrError
 from .hooks import hook_model, num_layers_heads, check_supported, UnsupportedModelError
 
@@ -72,6 +73,8 @@ def _load_hf(path, num_labels, dtype):
     try: check_supported(AutoModelForSequenceClassification.from_config(AutoConfig.from_pretrained(path, num_hidden_layers=1)))
     except UnsupportedModelError: raise
     except Exception as e: raise AttattrError(f"{path}: cannot read config.json: {e}".splitlines()[0]) from e
+    bar = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # no per-tensor loading bar for a local directory
     try: model = AutoModelForSequenceClassification.from_pretrained(path, dtype=dtype)
     except Exception as e: raise AttattrError(f"{path}: cannot load the model: {type(e).__name__}: {e}".splitlines()[0]) from e
     _check_num_labels(model, num_labels, path)

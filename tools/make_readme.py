@@ -5,7 +5,7 @@ cells with `#| hide` are left out. `--check` exits 1 when README.md is out of da
 """
 import sys
 from pathlib import Path
-from execnb.nbio import read_nb
+from fastcore.nbio import read_nb
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,7 +6,7 @@ Runs every cell, flagged slow cells included; cells are run from the notebook's 
 import os, sys
 from pathlib import Path
 from execnb.shell import CaptureShell
-from execnb.nbio import read_nb, write_nb
+from fastcore.nbio import read_nb, write_nb
 
 def run(path):
     path = Path(path).resolve()
