@@ -70,13 +70,14 @@ def _check_num_labels(model, num_labels, path):
         raise AttattrError(f"{path}: the checkpoint has {model.config.num_labels} labels, num_labels={num_labels} was asked for")
 
 def _load_hf(path, num_labels, dtype):
-    try: check_supported(AutoModelForSequenceClassification.from_config(AutoConfig.from_pretrained(path, num_hidden_layers=1)))
-    except UnsupportedModelError: raise
-    except Exception as e: raise AttattrError(f"{path}: cannot read config.json: {e}".splitlines()[0]) from e
+    if not (path/'config.json').exists(): raise AttattrError(f"{path}: no config.json, not a Hugging Face model directory")
     bar = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()  # no per-tensor loading bar for a local directory
     try: model = AutoModelForSequenceClassification.from_pretrained(path, dtype=dtype)
-    except Exception as e: raise AttattrError(f"{path}: cannot load the model: {type(e).__name__}: {e}".splitlines()[0]) from e
+    except Exception as e: raise AttattrError(f"{path}: cannot load the model ({type(e).__name__}: {e})".splitlines()[0]) from e
+    finally:
+        if bar: hf_logging.enable_progress_bar()
+    check_supported(model)
     _check_num_labels(model, num_labels, path)
     return model
 
