@@ -6,7 +6,7 @@ Docs: https://attattr.github.io/attattr/data.html.md"""
 
 # %% ../nbs/01_data.ipynb #d834b868
 from __future__ import annotations
-import csv, json, os, tempfile, warnings
+import csv, json, os, sys, tempfile, warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,10 +15,10 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['TOKENS_FIELDS', 'METRICS', 'GLUE_FILES', 'NLI_LABELS', 'MNLI_FILES', 'PROCESSORS', 'MAX_SEQ_LENGTH', 'AttattrError',
-           'atomic_write', 'write_json_atomic', 'write_layers_json', 'read_layers_json', 'write_tokens_json',
-           'read_tokens_json', 'InputExample', 'Processor', 'get_processor', 'read_examples', 'group_by_label',
-           'Features', 'featurize', 'featurize_task', 'collate', 'batches']
+__all__ = ['CLI_ERROR_STATUS', 'TOKENS_FIELDS', 'METRICS', 'GLUE_FILES', 'NLI_LABELS', 'MNLI_FILES', 'PROCESSORS',
+           'MAX_SEQ_LENGTH', 'AttattrError', 'cli_errors', 'atomic_write', 'write_json_atomic', 'write_layers_json',
+           'read_layers_json', 'write_tokens_json', 'read_tokens_json', 'InputExample', 'Processor', 'get_processor',
+           'read_examples', 'group_by_label', 'Features', 'featurize', 'featurize_task', 'collate', 'batches']
 
 # %% ../nbs/01_data.ipynb #3c1169ae
 class AttattrError(ValueError):
@@ -35,6 +35,17 @@ def _to_json(o):
     "JSON form of numpy/torch scalars and arrays (anything with `tolist`)."
     if hasattr(o, 'tolist'): return o.tolist()
     raise TypeError(f"{type(o).__name__} is not JSON serialisable")
+
+# %% ../nbs/01_data.ipynb #1c6b3735
+CLI_ERROR_STATUS = 2  # exit status of a console script given bad input (argparse's own usage-error status)
+
+@contextmanager
+def cli_errors(prog:str): # the command's name, e.g. 'attattr-tree'
+    "Turn an `AttattrError` inside the block into `prog: error: message` on stderr and exit status 2."
+    try: yield
+    except AttattrError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        sys.exit(CLI_ERROR_STATUS)
 
 # %% ../nbs/01_data.ipynb #5373f295
 @contextmanager
