@@ -27,10 +27,15 @@ def _attention(module, query, key, value, attention_mask, scaling=None, dropout=
 AttentionInterface.register(IMPL, _attention)
 AttentionMaskInterface.register(IMPL, eager_mask)
 
-def load(path):
-    model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32).eval()
+def wrap(model):
+    "A copy of a loaded classifier running the reference attention."
+    import copy
+    model = copy.deepcopy(model).eval()
     model.set_attn_implementation(IMPL)
-    return model, AutoTokenizer.from_pretrained(path)
+    return model
+
+def load(path):
+    return wrap(AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32)), AutoTokenizer.from_pretrained(path)
 
 def encode(tok, text_a, text_b=None, max_seq_length=128):
     "Original featurisation: truncate the longer side first, then zero-pad to max_seq_length."

@@ -1,0 +1,21 @@
+import os, sys
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent/'shared'
+MINILM = ROOT/'examples'/'models'/'minilm-l6-nli'
+MNLI = ROOT/'examples'/'data'/'mnli'
+os.environ.setdefault('MPLBACKEND', 'Agg')
+os.environ.setdefault('HF_HUB_OFFLINE', '1')
+sys.path.insert(0, str(ROOT/'bench'))  # bench/reference.py: the reference re-implementation of the original
+
+def need(path):
+    "Skip (with the reason shown) when real data or a checkpoint is absent."
+    if not Path(path).exists(): pytest.skip(f"real data not available: {path}")
+    return Path(path)
+
+@pytest.fixture(scope='session')
+def minilm():
+    from attattr.models import load_model
+    return load_model(need(MINILM))

@@ -1,0 +1,87 @@
+"The attribution kernel against the reference re-implementation of the original algorithm (bench/reference.py)."
+import pytest, torch
+import reference as R
+from conftest import MNLI, need
+from attattr.attribution import FAITHFUL, attribute
+from attattr.data import collate, featurize_task
+from attattr.hooks import HookState, hooked_forward, num_layers_heads
+from attattr.models import tiny_model, tiny_tokenizer
+
+TOL = 1e-4  # max relative difference allowed against the reference (the issue's bound)
+
+def rel(a, b): return ((a - b).abs().max() / b.abs().max()).item()
+
+@pytest.fixture(scope='module')
+def tiny():
+    return tiny_model('bert', layers=3), tiny_tokenizer()
+
+def test_faithful_equals_reference_tiny(tiny, tmp_path):
+    model, tok = tiny
+    f = featurize_task('mnli', need(MNLI), tok, limit=3)[2]
+    x = collate([f], pad_to=128)  # the original pads to 128; attattr trims, which must not matter
+    ref = R.reference_attribution(R.wrap(model), x)
+    ours = attribute(model, x, **FAITHFUL)
+    assert ours.attributions.shape == ref.shape
+    assert rel(ours.attributions, ref) <= TOL
+
+@pytest.mark.real
+def test_faithful_equals_reference_minilm(minilm):
+    model, tok = minilm
+    f = featurize_task('mnli', need(MNLI), tok, limit=5)[4]
+    x = collate([f], pad_to=128)
+    ref = R.reference_attribution(R.wrap(model), x)
+    ours = attribute(model, f, **FAITHFUL)  # trimmed input
+    assert rel(ours.attributions, ref) <= TOL
+
+def test_completeness_shrinks_and_gauss_legendre_is_cheaper(tiny):
+    model, tok = tiny
+    f = featurize_task('mnli', need(MNLI), tok, limit=2)[1]
+    err = lambda m, meth: attribute(model, f, n_steps=m, method=meth).delta.abs().max().item()
+    left = [err(m, 'riemann_left') for m in (4, 16, 64)]
+    assert left[0] > left[1] > left[2]
+    assert err(8, 'gauss_legendre') < left[2]
+
+def test_head_mask_equals_zeroed_context(tiny):
+    model, tok = tiny
+    x = collate(featurize_task('mnli', need(MNLI), tok, limit=4))
+    L, H = num_layers_heads(model)
+    mask = torch.ones(L, H); mask[1, 2] = 0
+    with torch.no_grad(): masked = hooked_forward(model, x, HookState(head_mask=mask))
+    # the same forward with head (1, 2)'s context zeroed by hand through a forward hook on the attention module
+    st = HookState(keep_context=True)
+    mods = [m for m in model.modules() if type(m).__name__ == 'BertSelfAttention']
+    def zero(mod, args, out):
+        o = out[0].clone(); d = o.shape[-1] // H
+        o[..., 2*d:3*d] = 0
+        return (o,) + tuple(out[1:])
+    h = mods[1].register_forward_hook(zero)
+    try:
+        with torch.no_grad(): by_hand = hooked_forward(model, x, st)
+    finally: h.remove()
+    torch.testing.assert_close(masked, by_hand, rtol=0, atol=1e-6)
+
+def test_cpu_reruns_bit_identical(tiny):
+    model, tok = tiny
+    f = featurize_task('mnli', need(MNLI), tok, limit=1)[0]
+    a, b = attribute(model, f, n_steps=8), attribute(model, f, n_steps=8)
+    assert torch.equal(a.attributions, b.attributions) and torch.equal(a.delta, b.delta)
+
+@pytest.mark.parametrize('family', ['bert', 'roberta', 'distilbert', 'albert', 'electra', 'xlm-roberta', 'camembert'])
+def test_families(family):
+    model = tiny_model(family)
+    ids = torch.tensor([[2, 10, 11, 12, 3, 13, 3]])
+    res = attribute(model, dict(input_ids=ids), n_steps=6)
+    L, H = num_layers_heads(model)
+    assert res.attributions.shape == (L, H, 7, 7)
+    assert res.delta.abs().max() < 1e-2 * max(1e-3, abs(res.f_input - res.f_baseline).max())
+
+@pytest.mark.parametrize('family', ['deberta', 'deberta-v2', 'mpnet', 'xlnet', 'longformer'])
+def test_unsupported_families_raise(family):
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+    from attattr.hooks import hook_model, UnsupportedModelError
+    kw = dict(vocab_size=40, num_labels=2)
+    kw |= dict(d_model=16, n_layer=1, n_head=2, d_inner=16) if family == 'xlnet' else dict(
+        hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16)
+    if family == 'longformer': kw |= dict(attention_window=4, pad_token_id=1, bos_token_id=0, eos_token_id=2, sep_token_id=2)
+    m = AutoModelForSequenceClassification.from_config(AutoConfig.for_model(family, **kw))
+    with pytest.raises(UnsupportedModelError, match=f"unsupported model type '{family}'"): hook_model(m)
