@@ -10,13 +10,14 @@ import sys
 from pathlib import Path
 from fastcore.script import call_parse
 import attattr
-from .data import AttattrError, cli_errors, featurize_task, write_tokens_json
+from .data import AttattrError, featurize_task, run_cli, write_tokens_json
 from .models import load_model
 from .attribution import DEFAULT_METHOD, DEFAULT_STEPS, attribute, save_original, top_interactions
 from .tree import build_tree, save_tree
 
 # %% auto #0
-__all__ = ['DEMO_MODEL', 'DEMO_DATA', 'DEMO_OUT', 'DEMO_EXAMPLE', 'DEMO_THRESHOLD', 'find_repo_root', 'run_demo', 'demo']
+__all__ = ['DEMO_MODEL', 'DEMO_DATA', 'DEMO_OUT', 'DEMO_EXAMPLE', 'DEMO_THRESHOLD', 'find_repo_root', 'run_demo', 'demo_cli',
+           'demo']
 
 # %% ../nbs/11_cli.ipynb #13eb3ae9
 DEMO_MODEL = Path('examples')/'models'/'minilm-l6-nli'  # the embedded checkpoint, relative to the repository root
@@ -69,7 +70,7 @@ def run_demo(model:str|Path|None=None, data_dir:str|Path|None=None, task_name:st
 
 # %% ../nbs/11_cli.ipynb #496598ab
 @call_parse
-def demo(model:str=None, # HF model directory or original checkpoint (default: the embedded MiniLM NLI checkpoint)
+def demo_cli(model:str=None, # HF model directory or original checkpoint (default: the embedded MiniLM NLI checkpoint)
          data_dir:str=None, # task data folder (default: the embedded MNLI dev_matched examples)
          task_name:str='mnli', # GLUE task name
          example_index:int=DEMO_EXAMPLE, # dev example to explain
@@ -79,5 +80,8 @@ def demo(model:str=None, # HF model directory or original checkpoint (default: t
          threshold:float=DEMO_THRESHOLD, # attribution-tree threshold τ
         ):
     "Main job on the embedded defaults: a real MNLI example → attribution scores → attribution tree PNG."
-    with cli_errors('attattr-demo'):
-        run_demo(model, data_dir, task_name, example_index, output_dir, n_steps, method, threshold)
+    run_demo(model, data_dir, task_name, example_index, output_dir, n_steps, method, threshold)
+
+def demo():
+    "Console script `attattr-demo`."
+    run_cli(demo_cli, 'attattr-demo')

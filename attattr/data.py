@@ -6,7 +6,7 @@ Docs: https://attattr.github.io/attattr/data.html.md"""
 
 # %% ../nbs/01_data.ipynb #d834b868
 from __future__ import annotations
-import csv, json, os, sys, tempfile, warnings
+import csv, inspect, json, os, sys, tempfile, warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +16,10 @@ import torch
 
 # %% auto #0
 __all__ = ['CLI_ERROR_STATUS', 'TOKENS_FIELDS', 'METRICS', 'GLUE_FILES', 'NLI_LABELS', 'MNLI_FILES', 'PROCESSORS',
-           'MAX_SEQ_LENGTH', 'AttattrError', 'cli_errors', 'atomic_write', 'write_json_atomic', 'write_layers_json',
-           'read_layers_json', 'write_tokens_json', 'read_tokens_json', 'InputExample', 'Processor', 'get_processor',
-           'read_examples', 'group_by_label', 'Features', 'featurize', 'featurize_task', 'collate', 'batches']
+           'MAX_SEQ_LENGTH', 'AttattrError', 'cli_errors', 'original_flags', 'run_cli', 'atomic_write',
+           'write_json_atomic', 'write_layers_json', 'read_layers_json', 'write_tokens_json', 'read_tokens_json',
+           'InputExample', 'Processor', 'get_processor', 'read_examples', 'group_by_label', 'Features', 'featurize',
+           'featurize_task', 'collate', 'batches']
 
 # %% ../nbs/01_data.ipynb #3c1169ae
 class AttattrError(ValueError):
@@ -46,6 +47,25 @@ def cli_errors(prog:str): # the command's name, e.g. 'attattr-tree'
     except AttattrError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         sys.exit(CLI_ERROR_STATUS)
+
+# %% ../nbs/01_data.ipynb #a403e7de
+def original_flags(argv:list[str], # command-line arguments
+                   names, # parameter names of the command (others are left alone)
+                  ) -> list[str]:
+    "`argv` with the original's flag spellings (`--data_dir=x`) respelled as fastcore's (`--data-dir=x`)."
+    def one(a):
+        flag, eq, val = a.partition('=')
+        return '--' + flag[2:].replace('_', '-') + eq + val if a.startswith('--') and flag[2:] in names else a
+    return [one(a) for a in argv]
+
+def run_cli(fn, # a `fastcore.script.call_parse` function
+            prog:str, # the command's name, for error messages
+           ):
+    "Run `fn` as a console script: original flag spellings accepted, `AttattrError`s reported as one line, exit 2."
+    from fastcore.script import parse_cli
+    sys.argv[1:] = original_flags(sys.argv[1:], inspect.signature(fn).parameters)
+    pargs, kwargs, _ = parse_cli(fn)
+    with cli_errors(prog): return fn(*pargs, **kwargs)
 
 # %% ../nbs/01_data.ipynb #5373f295
 @contextmanager
