@@ -42,9 +42,9 @@ CLI_ERROR_STATUS = 2  # exit status of a console script given bad input (argpars
 
 @contextmanager
 def cli_errors(prog:str): # the command's name, e.g. 'attattr-tree'
-    "Turn an `AttattrError` inside the block into `prog: error: message` on stderr and exit status 2."
+    "Turn an `AttattrError` (or a file-system `OSError`) inside the block into `prog: error: message` on stderr, exit 2."
     try: yield
-    except AttattrError as e:
+    except (AttattrError, OSError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         sys.exit(CLI_ERROR_STATUS)
 

@@ -6,7 +6,7 @@ Docs: https://attattr.github.io/attattr/tree.html.md"""
 
 # %% ../nbs/06_tree.ipynb #e7b7d4e8
 from __future__ import annotations
-import inspect, json, sys
+import json, sys
 from collections.abc import Sequence
 from pathlib import Path
 import numpy as np
@@ -19,8 +19,8 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.font_manager import FontProperties
 from matplotlib.patches import FancyArrowPatch
 from networkx.algorithms.flow import build_residual_network, shortest_augmenting_path
-from fastcore.script import call_parse, parse_cli
-from .data import AttattrError, atomic_write, read_layers_json, read_tokens_json
+from fastcore.script import call_parse
+from .data import AttattrError, atomic_write, read_layers_json, read_tokens_json, run_cli
 
 # %% auto #0
 __all__ = ['THRESHOLD', 'CLS', 'NORMS', 'OUT', 'OPEN', 'FIXED', 'START_BELOW_TOP', 'CLS_START_BELOW_TOP', 'FONT_SIZE', 'BOX_PAD',
@@ -379,29 +379,12 @@ def tree_cli(attr_file:str=None, # attribution scores: one JSON line per layer, 
              out:str=None, # output path without extension (default: tree_exp{example_index} beside attr_file)
              faithful:bool=False, # build the tree exactly as the original attribution_tree.py
              formats:str=','.join(FIGURE_FORMATS), # comma-separated figure formats; .graphml and .json are always written
-            ) -> int: # exit status
+            ):
     "Build, draw and save the attribution tree of one example from the original's attribution and tokens files."
-    try:
-        for k,v in dict(attr_file=attr_file, tokens_file=tokens_file).items():
-            if v is None: raise AttattrError(f"--{k} is required")
-        paths = tree_files(attr_file, tokens_file, example_index, out, threshold, faithful, formats)
-    except (AttattrError, OSError) as e:
-        print(f"attattr-tree: error: {e}", file=sys.stderr)
-        return 2
-    for p in paths: print(p)
-    return 0
+    for k,v in dict(attr_file=attr_file, tokens_file=tokens_file).items():
+        if v is None: raise AttattrError(f"--{k} is required")
+    for p in tree_files(attr_file, tokens_file, example_index, out, threshold, faithful, formats): print(p)
 
-def _dashed(argv:list[str], # command-line arguments
-            names, # parameter names whose flags fastcore spells with dashes
-           ) -> list[str]:
-    "`argv` with the original's flag spellings (`--attr_file=x`) respelled as fastcore's (`--attr-file=x`)."
-    def one(a):
-        flag,eq,val = a.partition('=')
-        return '--' + flag[2:].replace('_', '-') + eq + val if a.startswith('--') and flag[2:] in names else a
-    return [one(a) for a in argv]
-
-def attattr_tree() -> int: # exit status
-    "Console script `attattr-tree`: `tree_cli` with the original's flag spellings accepted."
-    sys.argv[1:] = _dashed(sys.argv[1:], inspect.signature(tree_cli).parameters)
-    pargs,kwargs,_ = parse_cli(tree_cli)
-    return tree_cli(*pargs, **kwargs)
+def attattr_tree():
+    "Console script `attattr-tree`."
+    run_cli(tree_cli, 'attattr-tree')
