@@ -1,0 +1,149 @@
+"attattr.runs end to end: a run killed with SIGKILL and resumed, torchrun with two gloo ranks, bit-identical CPU reruns, CLI errors."
+import json, os, signal, subprocess, sys, time
+from pathlib import Path
+import pytest, torch
+from attattr.attribution import FAITHFUL, attribute
+from attattr.data import featurize, get_processor, read_layers_json, read_tokens_json
+from attattr.models import tiny_model, tiny_tokenizer
+from attattr.runs import attribute_split, index_path, load_split_results, read_index, split_index
+
+BIN = Path(sys.executable).parent  # the venv's console scripts
+N = 16  # examples in the tiny split
+SHARD = 3  # examples per shard
+WORDS = "the a movie film is was good bad great awful man woman dog cat plays runs in park house very not".split()
+
+def sentence(i):
+    "A deterministic lowercase sentence of 6 to 30 words."
+    return ' '.join(WORDS[(i * 7 + k * 3) % len(WORDS)] for k in range(6 + (i * 5) % 25))
+
+@pytest.fixture(scope='module')
+def setup(tmp_path_factory):
+    "A tiny SST-2 style split and a tiny model saved as a Hugging Face folder."
+    d = tmp_path_factory.mktemp('runs')
+    (d/'data').mkdir()
+    (d/'data'/'dev.tsv').write_text('sentence\tlabel\n' + ''.join(f"{sentence(i)}\t{i % 2}\n" for i in range(N)))
+    model, tok = tiny_model(num_labels=2, layers=4, hidden=64), tiny_tokenizer()
+    model.save_pretrained(d/'model'); tok.save_pretrained(d/'model')
+    return d
+
+def env():
+    "One thread per process, so every run does the same floating-point operations in the same order."
+    return dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', TOKENIZERS_PARALLELISM='false', HF_HUB_OFFLINE='1')
+
+def attr_cmd(d, out, *extra):
+    return [str(BIN/'attattr-attr'), '--task_name', 'sst-2', '--data_dir', str(d/'data'), '--model', str(d/'model'),
+            '--all_examples', '--get_att_score', '--shard_size', str(SHARD), '--output_dir', str(out), '--quiet', *extra]
+
+def run(cmd, **kw):
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env(), timeout=300, **kw)
+    assert p.returncode == 0, p.stderr[-2000:]
+    return p
+
+def assert_same(a, b):
+    "Two run folders hold exactly the same examples with bit-identical tensors."
+    ra, rb = load_split_results(a), load_split_results(b)
+    assert list(ra) == list(rb) == list(range(N))
+    for i in ra:
+        for k in ('attributions', 'attentions', 'logits', 'delta', 'f_baseline'):
+            assert torch.equal(getattr(ra[i], k), getattr(rb[i], k)), (i, k)
+        assert ra[i].tokens == rb[i].tokens
+
+@pytest.fixture(scope='module')
+def full(setup):
+    "An uninterrupted single-process run of the whole split (the CLI's dataset mode, original settings)."
+    run(attr_cmd(setup, setup/'full'))
+    return setup/'full'
+
+def test_full_run(setup, full):
+    recs = split_index(full)
+    assert [r['index'] for r in recs] == list(range(N))
+    assert sum(len(read_index(p)) for p in full.glob('index-r*.jsonl')) == N  # one line per example
+    assert json.loads((full/'run.json').read_text())['attribute']['n_steps'] == FAITHFUL['n_steps']
+    # the stored results are those of `attribute` with the original's settings
+    model = tiny_model(num_labels=2, layers=4, hidden=64)
+    f = featurize(get_processor('sst-2').get_examples(setup/'data')[5:6], tiny_tokenizer(), ['0', '1'])[0]
+    torch.testing.assert_close(load_split_results(full, [5])[5].attributions, attribute(model, f, **FAITHFUL).attributions,
+                               rtol=1e-5, atol=1e-7)
+
+def test_sigkill_and_resume(setup, full):
+    out = setup/'crash'
+    p = subprocess.Popen(attr_cmd(setup, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env())
+    t0, k = time.time(), 0
+    while time.time() - t0 < 120 and p.poll() is None:
+        k = len(read_index(index_path(out, 0)))
+        if k >= SHARD + 1: break  # killed after two shards are committed, while a third is being computed
+        time.sleep(0.002)
+    p.send_signal(signal.SIGKILL); p.wait()
+    assert p.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    # the folder is consistent: every committed example's tensors are in its shard
+    part = load_split_results(out)
+    assert SHARD + 1 <= len(part) < N and list(part) == sorted(part)
+    res = run(attr_cmd(setup, out))
+    assert f"{N - len(part)} examples attributed, {len(part)} already there" in res.stdout
+    assert sum(len(read_index(q)) for q in out.glob('index-r*.jsonl')) == N  # none lost, none duplicated
+    assert not list(out.rglob('*.tmp'))
+    assert_same(out, full)
+
+def test_torchrun_two_ranks(setup, full):
+    out = setup/'two'
+    run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', '--no-python',
+         *attr_cmd(setup, out)], cwd=setup)
+    assert sorted(p.name for p in out.glob('index-r*.jsonl')) == ['index-r0.jsonl', 'index-r1.jsonl']
+    assert [r['index'] for r in read_index(index_path(out, 1))] == list(range(1, N, 2))
+    assert_same(out, full)
+
+def test_reruns_bit_identical(setup, tmp_path):
+    model, tok = tiny_model(num_labels=2), tiny_tokenizer()
+    a = attribute_split(model, tok, 'sst-2', setup/'data', tmp_path/'a', n_steps=8, num_examples=6, progress=False)
+    b = attribute_split(model, tok, 'sst-2', setup/'data', tmp_path/'b', n_steps=8, num_examples=6, shard_size=1, progress=False)
+    assert a['attributed'] == b['attributed'] == 6
+    ra, rb = load_split_results(tmp_path/'a'), load_split_results(tmp_path/'b')
+    for i in ra: assert torch.equal(ra[i].attributions, rb[i].attributions) and torch.equal(ra[i].delta, rb[i].delta)
+
+def cli(monkeypatch, script, *args):
+    "Run a console-script function in this process with `args` as its command line; its exit status."
+    from attattr import runs
+    monkeypatch.setattr(sys, 'argv', [script, *map(str, args)])
+    try: return getattr(runs, script.replace('-', '_'))()
+    except SystemExit as e: return e.code
+
+def test_single_example_and_tokens_cli(setup, tmp_path, monkeypatch):
+    "The original's command lines, with the original's flag spellings."
+    assert cli(monkeypatch, 'attattr-attr', '--task_name', 'sst-2', '--data_dir', setup/'data', '--model_file', setup/'model',
+               '--example_index', '3', '--get_att_attr', '--get_att_score', '--output_dir', tmp_path) == 0
+    assert cli(monkeypatch, 'attattr-tokens', '--task_name', 'sst-2', '--data_dir', setup/'data', '--model', setup/'model',
+               '--num_examples', '5', '--output_dir', tmp_path, '--quiet') == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['att_score_zero_base_exp3.json', 'attr_zero_base_exp3.json',
+                                                          'tokens_and_pred_5.json']
+    recs = read_tokens_json(tmp_path/'tokens_and_pred_5.json')
+    n = len(recs[3]['tokens'])
+    assert read_layers_json(tmp_path/'attr_zero_base_exp3.json').shape == (4, 4, n, n)
+    assert [r['golden'] for r in recs] == ['0', '1', '0', '1', '0']
+
+BAD = [('attattr-attr', ['--data_dir', '{d}/nope', '--get_att_attr'], 'attattr-attr: error: file not found: {d}/nope/dev.tsv'),
+       ('attattr-attr', ['--example_index', '99', '--get_att_attr'], 'attattr-attr: error: --example_index 99 out of range'),
+       ('attattr-attr', ['--task_name', 'imdb', '--get_att_attr'], "attattr-attr: error: unknown task 'imdb'"),
+       ('attattr-attr', ['--model', '{d}/nope', '--get_att_attr'], 'attattr-attr: error: {d}/nope: model path not found'),
+       ('attattr-tokens', ['--data_dir', '{d}/nope'], 'attattr-tokens: error: file not found: {d}/nope/dev.tsv'),
+       ('attattr-tokens', ['--task_name', 'imdb'], "attattr-tokens: error: unknown task 'imdb'")]
+
+def bad_cmd(setup, out, args):
+    "A command line with the good flags of the tiny setup, overridden by `args`."
+    flags = {'--task_name': 'sst-2', '--data_dir': str(setup/'data'), '--model': str(setup/'model'), '--output_dir': str(out)}
+    extra = [a.format(d=setup) for a in args]
+    for k in extra: flags.pop(k, None)
+    return [x for kv in flags.items() for x in kv] + extra
+
+@pytest.mark.parametrize('script,args,msg', BAD)
+def test_cli_bad_input(setup, tmp_path, monkeypatch, capsys, script, args, msg):
+    assert cli(monkeypatch, script, *bad_cmd(setup, tmp_path/'out', args)) == 2
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and err.startswith(msg.format(d=setup)), err
+    assert not (tmp_path/'out').exists()
+
+def test_cli_bad_input_console_script(setup, tmp_path):
+    "The installed console script: one line on stderr, exit status 2, nothing written."
+    script, args, msg = BAD[0]
+    p = subprocess.run([str(BIN/script), *bad_cmd(setup, tmp_path/'out', args)], capture_output=True, text=True, env=env(), timeout=120)
+    assert (p.returncode, p.stderr.count('\n')) == (2, 1) and p.stderr.startswith(msg.format(d=setup)), p.stderr
+    assert not (tmp_path/'out').exists()
