@@ -309,7 +309,7 @@ def save_finetuned(model:nn.Module, tokenizer, # the fine-tuned classifier and i
 # %% ../nbs/10_finetune.ipynb #583549ad
 def _check_args(lr, epochs, batch_size, eval_batch_size, warmup, max_seq_length, limit, optimizer, save_dtype):
     "Raise `AttattrError` naming the first out-of-range training setting."
-    for name, v, ok, want in [('learning_rate', lr, lr > 0, '> 0'), ('num_train_epochs', epochs, epochs >= 1, '>= 1'),
+    for name, v, ok, want in [('learning_rate', lr, 0 < lr < math.inf, 'a finite number > 0'), ('num_train_epochs', epochs, epochs >= 1, '>= 1'),
                               ('train_batch_size', batch_size, batch_size >= 1, '>= 1'),
                               ('eval_batch_size', eval_batch_size, eval_batch_size >= 1, '>= 1'),
                               ('warmup_proportion', warmup, 0 <= warmup < 1, 'in [0, 1)'),
