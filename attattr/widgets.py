@@ -215,7 +215,7 @@ def plot_example(res:Attribution, # an attribution result
 # %% ../nbs/07_widgets.ipynb #edbc55ac
 TREE_INCH_PER_NODE = 0.75  # width of the tree panel per token in the tree, inches, when drawn next to rollout
 TREE_INCH = (4., 12.)  # ... clipped to these widths
-TREE_COLORBAR_INCH = 1.2  # room between the tree and the rollout for the tree's colour bar
+TREE_COLORBAR_INCH = 0.9  # room between the tree and the rollout for the tree's colour bar
 
 def plot_tree(res:Attribution, # an attribution of every layer
               threshold:float=THRESHOLD, # τ: normalised scores above it are connections
@@ -295,7 +295,7 @@ class Explorer:
     def _repr_mimebundle_(self, **kwargs):
         "The widget in a notebook frontend; elsewhere (a docs build, a script) the PNG of `fig`."
         if self.widget is not None and has_frontend(): return self.widget._repr_mimebundle_(**kwargs)
-        return {'image/png': _png(self.fig), 'text/plain': repr(self)}
+        return {'text/plain': repr(self)} | ({} if self.fig is None else {'image/png': _png(self.fig)})
 
     def __repr__(self): return f"{type(self).__name__}({self.values}, static={self.static})"
 

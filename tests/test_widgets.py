@@ -150,6 +150,8 @@ def test_explore_bad_input(tiny):
     fig = ex.fig
     ex.controls['layer'].value = 2
     assert 'error' in ex.status.value and ex.fig is fig
+    ex2 = W.explore(m, tk, EXAMPLES, layer=2, head=0, cache=ex.cache, static=False)  # wrong from the start
+    assert ex2.fig is None and 'error' in ex2.status.value and list(ex2._repr_mimebundle_()) == ['text/plain']
 
 def test_repr_without_frontend(tiny, res):
     tx = W.tree_explorer(res, static=False)
