@@ -309,7 +309,9 @@ def _layout(tok, pair:bool) -> tuple[list[int], list[int]]:
     if hasattr(tok, 'build_inputs_with_special_tokens'):  # python ('slow') tokenizers
         return tok.build_inputs_with_special_tokens(*seqs), tok.create_token_type_ids_from_sequences(*seqs)
     probe = next(t for t in (tok.unk_token, tok.pad_token, *tok.all_special_tokens, 'a') if t)  # encodes to 1 token
-    enc = tok.backend_tokenizer.encode(*[probe] * len(seqs))
+    bt = tok.backend_tokenizer.__class__.from_str(tok.backend_tokenizer.to_str())  # a copy, so the settings stay
+    bt.no_padding(); bt.no_truncation()  # some tokenizer files pad every encoding (e.g. to 128): not the layout
+    enc = bt.encode(*[probe] * len(seqs))
     ids, types, prev = [], [], None
     for i, s, t in zip(enc.ids, enc.sequence_ids, enc.type_ids):
         if s is None: ids.append(i); types.append(t)

@@ -6,22 +6,21 @@ Docs: https://attattr.github.io/attattr/finetune.html.md"""
 
 # %% ../nbs/10_finetune.ipynb #ea2ce866
 from __future__ import annotations
-import copy, importlib, importlib.metadata, inspect, json, math, os, random, shutil, sys, tempfile, time
+import copy, importlib, importlib.metadata, json, math, os, random, shutil, sys, tempfile, time
 from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
 from tqdm import tqdm
-from fastcore.script import call_parse, parse_cli
+from fastcore.script import call_parse
 import transformers
 from transformers import AutoModelForSequenceClassification
-from transformers.utils import logging as hf_logging
 import attattr
-from .data import (AttattrError, MAX_SEQ_LENGTH, METRICS, batches, cli_errors, collate, featurize, get_processor,
+from .data import (AttattrError, MAX_SEQ_LENGTH, METRICS, batches, cli_errors, collate, featurize, get_processor, run_cli,
                           write_json_atomic)
 from .hooks import UnsupportedModelError, hook_model, hooked_forward
-from .models import TINY_WORDS, load_model, load_tokenizer
+from .models import TINY_WORDS, load_model, load_tokenizer, quiet_hf
 
 # %% auto #0
 __all__ = ['LEARNING_RATE', 'NUM_TRAIN_EPOCHS', 'TRAIN_BATCH_SIZE', 'EVAL_BATCH_SIZE', 'WARMUP_PROPORTION', 'SEED', 'BETAS',
@@ -179,14 +178,6 @@ def describe_model(model:str|Path) -> str:
     return str(Path(model).resolve())
 
 # %% ../nbs/10_finetune.ipynb #a2b71912
-def _quiet_hf(f, *args, **kwargs):
-    "Call `f` without transformers' per-file progress bars."
-    bar = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try: return f(*args, **kwargs)
-    finally:
-        if bar: hf_logging.enable_progress_bar()
-
 def _unpadded(tok):
     "Switch off a fast tokenizer's fixed-length padding of single encodings (`featurize` would read the pads as text)."
     bt = getattr(tok, 'backend_tokenizer', None)
@@ -201,7 +192,8 @@ def load_base(path:str|Path, # Hugging Face directory of the base encoder (see `
     if not (path/'config.json').exists(): raise AttattrError(f"{path}: no config.json, not a Hugging Face model directory")
     kw = dict(num_labels=1, problem_type='regression') if labels is None else dict(
         num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
-    try: model = _quiet_hf(AutoModelForSequenceClassification.from_pretrained, path, dtype=dtype,
+    try:
+        with quiet_hf(): model = AutoModelForSequenceClassification.from_pretrained(path, dtype=dtype,
                            ignore_mismatched_sizes=True, **kw)
     except Exception as e: raise AttattrError(f"{path}: cannot load the model ({type(e).__name__}: {e})".splitlines()[0]) from e
     try: model = hook_model(model)
@@ -291,7 +283,7 @@ def save_finetuned(model:nn.Module, tokenizer, # the fine-tuned classifier and i
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f'.{out.name}.', suffix='.tmp'))
     try:
         m = model if SAVE_DTYPES[dtype] == next(model.parameters()).dtype else copy.deepcopy(model).to(SAVE_DTYPES[dtype])
-        _quiet_hf(m.save_pretrained, tmp)
+        with quiet_hf(): m.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         write_json_atomic(record, tmp/TRAINING_FILE, indent=1)
         umask = os.umask(0); os.umask(umask)
@@ -453,15 +445,6 @@ def finetune_cli(task_name:str=None, # task key: mnli, sst-2, rte, snli, ... (se
         if do_eval: print(f"dev {r['metric']}: {r['history'][-1]['eval_result']:.4f}")
     else: print(json.dumps(r))
 
-def _original_flags(argv:list[str], names) -> list[str]:
-    "`argv` with the original's flag spellings (`--task_name=x`) respelled as fastcore's (`--task-name=x`), for `names` only."
-    def one(a):
-        flag, eq, val = a.partition('=')
-        return '--' + flag[2:].replace('_', '-') + eq + val if a.startswith('--') and flag[2:] in names else a
-    return [one(a) for a in argv]
-
 def attattr_finetune():
-    "Console script `attattr-finetune`: `finetune_cli` with the original's flag spellings (`--task_name`)."
-    sys.argv[1:] = _original_flags(sys.argv[1:], inspect.signature(finetune_cli).parameters)
-    pargs, kwargs, _ = parse_cli(finetune_cli)
-    return finetune_cli(*pargs, **kwargs)
+    "Console script `attattr-finetune`."
+    run_cli(finetune_cli, 'attattr-finetune')

@@ -7,6 +7,7 @@ Docs: https://attattr.github.io/attattr/models.html.md"""
 # %% ../nbs/03_models.ipynb #1d2ab80c
 from __future__ import annotations
 import json, os, re, tempfile
+from contextlib import contextmanager
 from pathlib import Path
 import torch
 from torch import nn
@@ -18,8 +19,8 @@ from .hooks import hook_model, num_layers_heads, check_supported, UnsupportedMod
 
 # %% auto #0
 __all__ = ['TINY_WORDS', 'SPECIAL_TOKENS', 'TINY_SIZES', 'ORIGINAL_LAYER_NORM_EPS', 'HEAD_DIM', 'tiny_vocab', 'tiny_tokenizer',
-           'tiny_config', 'tiny_model', 'convert_original_state_dict', 'config_from_state_dict', 'load_tokenizer',
-           'load_model']
+           'tiny_config', 'tiny_model', 'quiet_hf', 'convert_original_state_dict', 'config_from_state_dict',
+           'load_tokenizer', 'load_model']
 
 # %% ../nbs/03_models.ipynb #30a5e2b7
 TINY_WORDS = ("the a an is are was were be not no yes i you he she it we they do did know don ' t um lot of camping "
@@ -69,14 +70,20 @@ def _check_num_labels(model, num_labels, path):
     if num_labels is not None and model.config.num_labels != num_labels:
         raise AttattrError(f"{path}: the checkpoint has {model.config.num_labels} labels, num_labels={num_labels} was asked for")
 
-def _load_hf(path, num_labels, dtype):
-    if not (path/'config.json').exists(): raise AttattrError(f"{path}: no config.json, not a Hugging Face model directory")
+@contextmanager
+def quiet_hf():
+    "No transformers per-tensor progress bars inside the block (loading or saving a local directory)."
     bar = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()  # no per-tensor loading bar for a local directory
-    try: model = AutoModelForSequenceClassification.from_pretrained(path, dtype=dtype)
-    except Exception as e: raise AttattrError(f"{path}: cannot load the model ({type(e).__name__}: {e})".splitlines()[0]) from e
+    hf_logging.disable_progress_bar()
+    try: yield
     finally:
         if bar: hf_logging.enable_progress_bar()
+
+def _load_hf(path, num_labels, dtype):
+    if not (path/'config.json').exists(): raise AttattrError(f"{path}: no config.json, not a Hugging Face model directory")
+    try:
+        with quiet_hf(): model = AutoModelForSequenceClassification.from_pretrained(path, dtype=dtype)
+    except Exception as e: raise AttattrError(f"{path}: cannot load the model ({type(e).__name__}: {e})".splitlines()[0]) from e
     check_supported(model)
     _check_num_labels(model, num_labels, path)
     return model
