@@ -1,0 +1,15 @@
+# The four everyday commands; each one is a script that also runs on its own.
+.PHONY: setup demo test docs
+PYTHON ?= .venv/bin/python
+
+setup:  ## make .venv/ (torch CPU first, then attattr with its dev tools)
+	bash tools/setup.sh
+
+demo:  ## the main job: a real MNLI example → attribution scores → attribution tree in examples/out/
+	.venv/bin/attattr-demo
+
+test:  ## what CI checks: notebooks ↔ package, README, notebook tests, pytest
+	bash tools/test.sh
+
+docs:  ## the documentation site, offline, into _build/html (OUT=dir to change)
+	$(PYTHON) tools/build_docs.py $(if $(OUT),--out $(OUT))

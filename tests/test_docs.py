@@ -1,0 +1,237 @@
+"""The documentation site: `tools/build_docs.py` turns every notebook into a page, writes the API reference, keeps the
+figures, and reports no broken-content warnings. One build per test session (about a minute on a free machine),
+shared with tests/test_browser.py; `ATTATTR_SKIP_DOCS=1` skips both."""
+import importlib, inspect, json, os, re, subprocess, sys
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urlsplit, unquote
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT/'tools'))
+import build_docs as bd  # noqa: E402
+
+BUILD_TIMEOUT_S = 900  # a loaded 2-core machine needs ~3 minutes; a free one ~1
+SKIP = os.environ.get('ATTATTR_SKIP_DOCS') == '1'
+
+
+def build_site(tmp_path_factory):
+    "Build the site once per session: (site folder, build report). Shared with test_browser.py."
+    if SKIP: pytest.skip('ATTATTR_SKIP_DOCS=1: documentation build skipped')
+    base = tmp_path_factory.getbasetemp()/'docs-site'
+    rep = base/'report.json'
+    if not rep.exists():
+        base.mkdir(exist_ok=True)
+        (base/'notebooks.json').write_text(json.dumps(  # what nbs/ holds when the build starts
+            sorted(p.name for p in (ROOT/'nbs').glob('*.ipynb') if not p.name.startswith(('_', '.')))))
+        env = dict(os.environ, MPLBACKEND='Agg', HF_HUB_OFFLINE='1', ATTATTR_STATIC='1')
+        r = subprocess.run([sys.executable, str(ROOT/'tools'/'build_docs.py'), '--out', str(base/'html'),
+                            '--report', str(rep)], cwd=ROOT, env=env, capture_output=True, text=True,
+                           timeout=BUILD_TIMEOUT_S)
+        (base/'build.log').write_text(r.stdout + r.stderr)
+        if not rep.exists(): pytest.fail(f'the docs build crashed:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}')
+    rep = json.loads(rep.read_text())
+    rep['notebooks_before'] = json.loads((base/'notebooks.json').read_text())
+    return base/'html', rep
+
+
+@pytest.fixture(scope='module')
+def site(tmp_path_factory): return build_site(tmp_path_factory)
+
+
+class Page(HTMLParser):
+    "The bits of a built page the tests look at: local asset references, images, sidebar links, text."
+    def __init__(self, path):
+        super().__init__(convert_charrefs=True)
+        self.assets, self.imgs, self.nav, self.text, self.ids = [], [], [], [], set()
+        self._nav_depth = 0
+        self.feed(Path(path).read_text(encoding='utf-8'))
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if a.get('id'): self.ids.add(a['id'])
+        if tag == 'nav' and 'bd-docs-nav' in (a.get('class') or ''): self._nav_depth = 1
+        elif tag == 'nav' and self._nav_depth: self._nav_depth += 1
+        if tag == 'a' and self._nav_depth and a.get('href'): self.nav.append(a['href'])
+        ref = a.get('src') if tag in ('img', 'script') else a.get('href') if tag == 'link' else None
+        if ref and is_local(ref): self.assets.append(ref)
+        if tag == 'img': self.imgs.append(a.get('src', ''))
+
+    def handle_endtag(self, tag):
+        if tag == 'nav' and self._nav_depth: self._nav_depth -= 1
+
+    def handle_data(self, data): self.text.append(data)
+
+
+def is_local(ref):
+    "A reference served by the site itself (not a URL elsewhere, not inline data)."
+    return bool(ref) and not re.match(r'^([a-z][a-z0-9+.-]*:|//|#)', ref, re.I)
+
+
+def local_file(page: Path, ref: str) -> Path:
+    return (page.parent/unquote(urlsplit(ref).path)).resolve()
+
+
+# ---------------------------------------------------------------- fast: the build's own logic
+def test_classify_warnings():
+    "Content-breaking warnings fail the build, the listed harmless ones are filtered, the rest reported."
+    c = bd.classify
+    assert c('/s/04_x.ipynb:3: WARNING: image file not readable: _assets/x.png [image.not_readable]') == 'broken'
+    assert c('/s/_toc.yml: WARNING: toctree contains reference to nonexisting document \'05_x\'') == 'broken'
+    assert c("/s/a.ipynb:2: WARNING: 'myst' cross-reference target not found: 'b' [myst.xref_missing]") == 'broken'
+    assert c('WARNING: Notebook JSON is invalid: x [mystnb.nbformat]') == 'broken'
+    assert c('WARNING: autodoc: failed to import module \'tree\' from module \'attattr\'') == 'broken'
+    assert c('/s/a.ipynb:5: WARNING: Non-consecutive header level increase; H1 to H3 [myst.header]') == 'harmless'
+    assert c('x.py:docstring of f:1: WARNING: Inline emphasis start-string without end-string. [docutils]') == 'harmless'
+    assert c('WARNING: something new [foo.bar]') == 'other'
+    assert c('reading sources... [ 50%] 04_attribution') is None
+    assert bd.warning_lines('\x1b[91m/a.md:1: WARNING: one\x1b[39;49;00m\n  more\nplain\n') == ['/a.md:1: WARNING: one more']
+
+
+def _nb(path, cells):
+    path.write_text(json.dumps(dict(cells=cells, metadata={}, nbformat=4, nbformat_minor=5)))
+
+
+def _code(src, outputs=()): return dict(cell_type='code', source=src, metadata={}, outputs=list(outputs),
+                                        execution_count=None)
+def _md(src): return dict(cell_type='markdown', source=src, metadata={})
+
+
+def test_toc_order_needs_no_list(tmp_path):
+    "index first, module notebooks by number, then the other notebooks; `_`-notebooks left out, as in nbdev."
+    _nb(tmp_path/'index.ipynb', [_md('# x')])
+    for name, exp in [('10_b', 'b'), ('02_a', 'a'), ('20_tutorial_mnli', None), ('21_reproduction', None),
+                      ('_scratch', 'z')]:
+        _nb(tmp_path/f'{name}.ipynb', [_code(f'#| default_exp {exp}' if exp else 'x = 1'), _md(f'# {name}')])
+    index, mods, guides = bd.toc_parts(tmp_path)
+    assert index.name == 'index.ipynb'
+    assert [p.stem for p in mods] == ['02_a', '10_b']
+    assert [p.stem for p in guides] == ['20_tutorial_mnli', '21_reproduction']
+
+
+def test_staged_notebook_is_clean(tmp_path):
+    "nbdev's processors: hidden cells go, directive lines go, Quarto options become tags, outputs stay."
+    png = dict(output_type='display_data', metadata={}, data={'image/png': 'iVBORw0KGgo=', 'text/plain': 'fig'})
+    _nb(tmp_path/'03_m.ipynb', [
+        _code('#| default_exp models'), _md('# Models\n\n> What it does.'),
+        _code('#| export\ndef tiny_config():\n    "One line."\n    return 1'),
+        _code('#| hide\nsecret_hidden_cell()'),
+        _code('#| echo: false\nplot()', [png]),
+        _code('tiny_config()', [dict(output_type='execute_result', metadata={}, execution_count=1,
+                                     data={'text/plain': '1'})])])
+    bd.stage_notebook(tmp_path/'03_m.ipynb', tmp_path/'out.ipynb', tmp_path)
+    nb = json.loads((tmp_path/'out.ipynb').read_text())
+    src = [''.join(c['source']) for c in nb['cells']]
+    assert not any('#|' in s for s in src), src
+    assert not any('secret_hidden_cell' in s for s in src)
+    code = [c for c in nb['cells'] if c['cell_type'] == 'code']
+    assert [''.join(c['source']).splitlines()[0] for c in code] == ['def tiny_config():', 'plot()',
+                                                                   'tiny_config()']
+    assert 'hide-input' in code[0]['metadata']['tags']  # exported source folded (its show_doc entry is shown)
+    doc = [s for s in src if s.startswith('## tiny_config')]  # nbdev's show_doc of attattr.models.tiny_config,
+    assert doc and 'def tiny_config(' in doc[0]                # a level below `# Models`, without running anything
+    assert code[1]['metadata']['tags'] == ['remove-input'] and code[1]['outputs'][0]['data']['image/png']
+    assert ''.join(code[2]['outputs'][0]['data']['text/plain']) == '1'
+    assert nb['metadata']['language_info']['pygments_lexer'] == 'ipython3'
+
+
+def test_quarto_yml_is_valid():
+    "nbs/_quarto.yml stays a valid nbdev-3 Quarto website config for those who use Quarto."
+    import yaml
+    q = yaml.safe_load((ROOT/'nbs'/'_quarto.yml').read_text())
+    assert q['project']['type'] == 'website'
+    assert q['format']['html'] and 'nbdev.yml' in q['metadata-files']
+
+
+# ---------------------------------------------------------------- the built site
+def test_build_has_no_broken_content(site):
+    out, rep = site
+    assert rep['ok'], f"status {rep['status']}; broken: {rep['warnings']['broken']}\n{rep['error'][-3000:]}"
+    assert not rep['warnings']['broken']
+
+
+def test_every_notebook_is_a_page(site):
+    out, rep = site
+    assert len(rep['notebooks_before']) >= 2
+    for name in rep['notebooks_before']:
+        if not (ROOT/'nbs'/name).exists(): continue  # removed while the site was building
+        assert (out/name.replace('.ipynb', '.html')).is_file(), f'{name} has no page'
+
+
+def test_sidebar_order(site):
+    "The navigation: index, the module notebooks in order, the other notebooks, then the API reference."
+    out, rep = site
+    st = rep['staged']
+    want = [Path(n).stem + '.html' for n in st['modules'] + st['guides']] + [f'{a}.html' for a in st['api']]
+    nav = [h.split('#')[0] for h in Page(out/'index.html').nav]
+    got = [h for h in dict.fromkeys(nav) if h in want]
+    assert got == want
+
+
+def _public(mod):
+    m = importlib.import_module(mod)
+    return [n for n in getattr(m, '__all__', []) if inspect.isfunction(getattr(m, n, None))
+            or inspect.isclass(getattr(m, n, None)) or callable(getattr(m, n, None))]
+
+
+def test_api_reference(site):
+    "A page per module with every public function and class (autodoc), parameters from the docments comments."
+    out, rep = site
+    for name in ('attribution.attribute', 'tree.build_tree', 'models.load_model'):
+        mod, fn = name.split('.')
+        if not (ROOT/'attattr'/f'{mod}.py').exists(): continue
+        assert f'attattr.{name}' in Page(out/'api'/f'{mod}.html').ids, f'{name} missing from the API reference'
+    for mod in bd.api_modules():
+        short = mod.split('.', 1)[1]
+        if f'api/{short}' not in rep['staged']['api']: continue  # module added while the site was building
+        page = Page(out/'api'/f'{short}.html')
+        missing = [n for n in _public(mod) if f'{mod}.{n}' not in page.ids]
+        assert not missing, f'{mod}: not in its API page: {missing}'
+    from fastcore.docments import docments
+    from attattr.attribution import attribute
+    words = lambda s: ' '.join(re.sub(r'\W+', ' ', s).split())  # Sphinx curls the quotes, drops backticks
+    text = words(' '.join(Page(out/'api'/'attribution.html').text))
+    for p, d in docments(attribute).items():
+        if d and p != 'return': assert words(d)[:40] in text, f'attribute({p}=...): docments comment missing'
+
+
+def test_images_exist(site):
+    "Every image a page shows is in the site, and every figure a notebook holds is on its page."
+    out, rep = site
+    n_imgs = 0
+    for page in out.rglob('*.html'):
+        p = Page(page)
+        for ref in p.imgs:
+            if is_local(ref):
+                assert local_file(page, ref).is_file(), f'{page.name}: missing image {ref}'
+                n_imgs += 1
+    assert n_imgs, 'no images at all'
+    for nb in bd.doc_notebooks():
+        if not (out/f'{nb.stem}.html').exists(): continue
+        staged = out.parent/f'{nb.stem}.staged.ipynb'
+        bd.stage_notebook(nb, staged, out.parent/'assets')
+        cells = json.loads(staged.read_text())['cells']
+        want = sum(1 for c in cells if c['cell_type'] == 'code' and 'remove-output' not in c['metadata'].get('tags', [])
+                   and 'remove-cell' not in c['metadata'].get('tags', [])
+                   for o in c.get('outputs', []) if {'image/png', 'image/svg+xml', 'image/jpeg'} & set(o.get('data', {})))
+        got = sum(1 for s in Page(out/f'{nb.stem}.html').imgs if '_images/' in s)
+        assert got >= want, f'{nb.name}: {want} figures in the notebook, {got} on the page'
+
+
+def test_no_directive_noise(site):
+    "No `#| export`/`#| hide` lines and no hidden cells' code on the pages."
+    out, rep = site
+    for nb in bd.doc_notebooks():
+        page = out/f'{nb.stem}.html'
+        if not page.exists(): continue
+        text = ''.join(Page(page).text)
+        assert not re.search(r'^\s*#\|', text, re.M), f'{page.name} shows nbdev directives'
+        cells = json.loads(nb.read_text(encoding='utf-8'))['cells']
+        src = lambda c: ''.join(c.get('source', ''))
+        hidden = [src(c) for c in cells if c['cell_type'] == 'code' and re.match(r'\s*#\|\s*hide\s*$', src(c), re.M)]
+        shown = '\n'.join(src(c) for c in cells if src(c) not in hidden)
+        for h in hidden:
+            for line in h.splitlines():
+                if len(line.strip()) > 25 and not line.lstrip().startswith('#') and line not in shown:
+                    assert line.strip() not in text, f'{page.name} shows a hidden cell: {line.strip()}'
