@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import torch
-from fastcore.script import call_parse, parse_cli, store_true
+from fastcore.script import call_parse, store_true
 from tqdm import tqdm
 from .data import (AttattrError, Features, InputExample, MAX_SEQ_LENGTH, atomic_write, collate, featurize,
-                          get_processor, group_by_label, read_examples, write_json_atomic, _fill, _layout, _truncate_pair)
+                          get_processor, group_by_label, read_examples, run_cli, write_json_atomic, _fill, _layout,
+                          _truncate_pair)
 from .hooks import HookState, UnsupportedModelError, hooked_forward
 from .models import load_model
 from .attribution import FAITHFUL, Attribution, attribute, quadrature
@@ -377,15 +378,16 @@ class AttackReport:
     settings:dict # threshold, if_all, faithful, control_draws, seed, number of examples
 
     def summary(self) -> list[dict]:
-        "Mean over the non-empty triggers, per group: accuracy, drop, success rate, with and without the control."
-        out = []
+        "Mean over the non-empty triggers, per group: accuracy, drop, success rate, the same under the control, and the fraction of triggers below their control's accuracy."
+        out, control = [], self.settings.get('control_draws', 0) > 0
         for g in self.labels + ['all']:
             rs = [r for r in self.rows if r['group'] == g and r['n_tokens'] and r['n']]
             def mean(k): return float(np.mean([r[k] for r in rs if r[k] is not None])) if rs else None
             out.append(dict(group=g, n=rs[0]['n'] if rs else 0, triggers=len(rs), clean_acc=mean('clean_acc'),
                             acc=mean('acc'), drop=mean('drop'), success_rate=mean('success_rate'),
                             control_acc=mean('control_acc'), control_drop=mean('control_drop'),
-                            control_success_rate=mean('control_success_rate')))
+                            control_success_rate=mean('control_success_rate'),
+                            beats_control=float(np.mean([r['acc'] < r['control_acc'] for r in rs if r['control_acc'] is not None])) if rs and control else None))
         return out
 
     def top_triggers(self, k:int=3) -> list[dict]:
@@ -441,7 +443,8 @@ def evaluate_attack(model, # a hooked classifier
     out_patterns, rows = [], []
     for pi, (p, tr) in enumerate(tqdm(list(zip(kept, triggers)), desc='patterns', disable=not progress)):
         pred, cut = run(tr)
-        ctrl = [run(random_trigger(tr, vocab, (seed, pi, d)))[0] for d in range(control_draws)] if len(tr) else []
+        ctr = [random_trigger(tr, vocab, (seed, pi, d)) for d in range(control_draws)] if len(tr) else []
+        ctrl = [run(c)[0] for c in ctr]
         q = dict(p)
         for g, m in groups_ix:
             s = attack_scores(gold[m], clean[m], pred[m])
@@ -454,7 +457,8 @@ def evaluate_attack(model, # a hooked classifier
                              group=g, n=s['n'], clean_acc=s['clean_acc'], acc=s['acc'], drop=drop,
                              success_rate=s['success_rate'], control_acc=cmean('acc'),
                              control_drop=None if cmean('acc') is None else s['clean_acc'] - cmean('acc'),
-                             control_success_rate=cmean('success_rate'), n_cut=int(np.sum(cut[m]))))
+                             control_success_rate=cmean('success_rate'), n_cut=int(np.sum(cut[m])),
+                             control_trigger=' | '.join(map(str, ctr)) or None))
         out_patterns.append(q)
     settings = dict(threshold=threshold, if_all=if_all, faithful=faithful, control_draws=control_draws, seed=seed,
                     max_seq_length=max_seq_length, n_examples=len(exs), n_patterns=len(patterns), n_kept=len(kept))
@@ -473,7 +477,8 @@ def _load(model, model_file, bert_model, num_labels, device):
     if model and model_file and model != model_file: raise AttattrError("--model and --model_file name the same thing; give one of them")
     path = model or model_file
     if not path: raise AttattrError("--model (or --model_file) is required")
-    m, tok = load_model(path, num_labels=num_labels, tokenizer=bert_model, config=bert_model, device=device)
+    try: m, tok = load_model(path, num_labels=num_labels, tokenizer=bert_model, config=bert_model, device=device)
+    except UnsupportedModelError as e: raise AttattrError(f"{path}: {e}") from None
     if tok is None: raise AttattrError(f"{path}: no tokenizer found; pass --bert_model (a tokenizer folder or vocab.txt)")
     return m, tok
 
@@ -538,18 +543,10 @@ def eval_files(task_name:str, data_dir, output_dir, pattern_file, model=None, mo
     return files
 
 # %% ../nbs/09_attack.ipynb #d126eee9
-def _run(prog:str, f, kw:dict) -> int:
-    "Call `f(**kw)` and print the files it wrote; bad input → one line on stderr and exit status 2."
-    try: files = f(**kw)
-    except (AttattrError, UnsupportedModelError, OSError) as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return 2
+def _print(files:list) -> list:
+    "Print the paths written, one a line, and return them."
     for p in files: print(p)
-    return 0
-
-def _dashed(argv:list[str]) -> list[str]:
-    "Flags spelled as in the original (`--task_name=x`) respelled as fastcore's (`--task-name=x`)."
-    return [a.split('=', 1)[0].replace('_', '-') + a[len(a.split('=', 1)[0]):] if a.startswith('--') else a for a in argv]
+    return files
 
 @call_parse
 def adv_mine_cli(task_name:str=None, # task key: mnli, snli, sst-2, rte, mrpc, ... (`attattr.data.PROCESSORS`)
@@ -569,9 +566,9 @@ def adv_mine_cli(task_name:str=None, # task key: mnli, snli, sst-2, rte, mrpc, .
                  no_resume:store_true=False, # ignore a checkpoint left by an interrupted run
                  device:str='cpu', # torch device
                  no_progress:store_true=False, # no progress bar
-                ) -> int: # exit status
+                ) -> list[Path]: # the files written
     "Mine adversarial patterns from self-attention attribution (the original run_adver_connection.py), resumably."
-    return _run('attattr-adv-mine', mine_files, dict(
+    return _print(mine_files(
         task_name=task_name, data_dir=data_dir, output_dir=output_dir, model=model, model_file=model_file,
         bert_model=bert_model, data_type=data_type, start_exp=start_exp, num_exp=num_exp, batch_size=batch_size,
         num_batch=num_batch, method=method, max_seq_length=max_seq_length, faithful=not fix_quirks,
@@ -598,23 +595,19 @@ def adv_eval_cli(task_name:str=None, # task key (`attattr.data.PROCESSORS`)
                  fix_quirks:store_true=False, # keep the last pattern the original drops when none is below the threshold
                  device:str='cpu', # torch device
                  no_progress:store_true=False, # no progress bar
-                ) -> int: # exit status
+                ) -> list[Path]: # the files written
     "Attack the dev set with each mined pattern as a trigger (the original run_adver_evaluate.py), with a random control."
-    return _run('attattr-adv-eval', eval_files, dict(
+    return _print(eval_files(
         task_name=task_name, data_dir=data_dir, output_dir=output_dir, pattern_file=pattern_file, model=model,
         model_file=model_file, bert_model=bert_model, data_type=data_type, pattern_threshold=pattern_threshold,
         if_all=if_all, eval_batch_size=eval_batch_size, start_exp=start_exp, num_exp=num_exp,
         max_seq_length=max_seq_length, faithful=not fix_quirks, control_draws=control_draws, seed=seed,
         max_patterns=max_patterns, device=device, progress=not no_progress))
 
-def attattr_adv_mine() -> int: # exit status
-    "Console script `attattr-adv-mine`: `adv_mine_cli` with the original's flag spellings accepted."
-    sys.argv[1:] = _dashed(sys.argv[1:])
-    pargs, kwargs, _ = parse_cli(adv_mine_cli)
-    return adv_mine_cli(*pargs, **kwargs)
+def attattr_adv_mine():
+    "Console script `attattr-adv-mine` (bad input: one line on stderr, exit status 2)."
+    run_cli(adv_mine_cli, 'attattr-adv-mine')
 
-def attattr_adv_eval() -> int: # exit status
-    "Console script `attattr-adv-eval`: `adv_eval_cli` with the original's flag spellings accepted."
-    sys.argv[1:] = _dashed(sys.argv[1:])
-    pargs, kwargs, _ = parse_cli(adv_eval_cli)
-    return adv_eval_cli(*pargs, **kwargs)
+def attattr_adv_eval():
+    "Console script `attattr-adv-eval` (bad input: one line on stderr, exit status 2)."
+    run_cli(adv_eval_cli, 'attattr-adv-eval')
