@@ -81,12 +81,20 @@ def test_classify_warnings():
     assert c('/s/_toc.yml: WARNING: toctree contains reference to nonexisting document \'05_x\'') == 'broken'
     assert c("/s/a.ipynb:2: WARNING: 'myst' cross-reference target not found: 'b' [myst.xref_missing]") == 'broken'
     assert c('WARNING: Notebook JSON is invalid: x [mystnb.nbformat]') == 'broken'
+    assert c("/s/07_w.ipynb:40002: WARNING: No mime type available in priority list for builder 'html' "
+             "('application/x-foo') [mystnb.mime_priority]") == 'broken'
     assert c('WARNING: autodoc: failed to import module \'tree\' from module \'attattr\'') == 'broken'
     assert c('/s/a.ipynb:5: WARNING: Non-consecutive header level increase; H1 to H3 [myst.header]') == 'harmless'
     assert c('x.py:docstring of f:1: WARNING: Inline emphasis start-string without end-string. [docutils]') == 'harmless'
     assert c('WARNING: something new [foo.bar]') == 'other'
     assert c('reading sources... [ 50%] 04_attribution') is None
     assert bd.warning_lines('\x1b[91m/a.md:1: WARNING: one\x1b[39;49;00m\n  more\nplain\n') == ['/a.md:1: WARNING: one more']
+
+
+def test_docstrings_made_rst_safe():
+    "nbdev docstrings are Markdown-ish: `Name`s and |x| must not break the API pages."
+    assert bd._md2rst('Run `fn` as a script, `AttattrError`s reported, |x|') == \
+        'Run `fn` as a script, `AttattrError`\\ s reported, \\|x\\|'
 
 
 def _nb(path, cells):
