@@ -6,7 +6,7 @@ Docs: https://attattr.github.io/attattr/data.html.md"""
 
 # %% ../nbs/01_data.ipynb #d834b868
 from __future__ import annotations
-import csv, inspect, json, os, sys, tempfile, warnings
+import csv, inspect, json, math, os, sys, tempfile, warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +16,10 @@ import torch
 
 # %% auto #0
 __all__ = ['CLI_ERROR_STATUS', 'TOKENS_FIELDS', 'METRICS', 'GLUE_FILES', 'NLI_LABELS', 'MNLI_FILES', 'PROCESSORS',
-           'MAX_SEQ_LENGTH', 'AttattrError', 'cli_errors', 'original_flags', 'run_cli', 'atomic_write',
+           'MAX_SEQ_LENGTH', 'METRIC_FUNCS', 'AttattrError', 'cli_errors', 'original_flags', 'run_cli', 'atomic_write',
            'write_json_atomic', 'write_layers_json', 'read_layers_json', 'write_tokens_json', 'read_tokens_json',
            'InputExample', 'Processor', 'get_processor', 'read_examples', 'group_by_label', 'Features', 'featurize',
-           'featurize_task', 'collate', 'batches']
+           'featurize_task', 'collate', 'batches', 'accuracy', 'mcc', 'pearson', 'metric_value']
 
 # %% ../nbs/01_data.ipynb #3c1169ae
 class AttattrError(ValueError):
@@ -405,3 +405,43 @@ def batches(features,    # `Features`, in order
     "Yield `collate`d batches of `batch_size` consecutive `features`."
     if batch_size < 1: raise AttattrError(f"batch_size must be at least 1, got {batch_size}")
     for i in range(0, len(features), batch_size): yield collate(features[i:i + batch_size], **kwargs)
+
+# %% ../nbs/01_data.ipynb #3283e584
+def _classes(logits):
+    "Predicted class ids: the argmax of (N, k) scores, or (N,) ids as they are."
+    x = np.asarray(logits)
+    return x.argmax(-1) if x.ndim > 1 else x.astype(int)
+
+def accuracy(logits, # (N, k) scores, or (N,) predicted class ids
+             labels, # (N,) class ids
+            ) -> float:
+    "Fraction of predictions equal to `labels`."
+    return float((_classes(logits) == np.asarray(labels)).mean())
+
+def mcc(logits, # (N, k) scores, or (N,) predicted class ids
+        labels, # (N,) class ids
+       ) -> float:
+    "Matthews correlation of the predictions (the multi-class form, as sklearn's), 0 when undefined."
+    pred, gold = _classes(logits), np.asarray(labels, dtype=int)
+    k = int(max(pred.max(), gold.max())) + 1
+    C = np.zeros((k, k)); np.add.at(C, (gold, pred), 1)  # (true, predicted) counts
+    t, p, c, s = C.sum(1), C.sum(0), np.trace(C), C.sum()
+    den = math.sqrt((s * s - p @ p) * (s * s - t @ t))
+    return float((c * s - t @ p) / den) if den else 0.
+
+def pearson(preds, # (N,) or (N, 1) predicted scores
+            labels, # (N,) gold scores
+           ) -> float:
+    "Pearson correlation of predicted and gold scores, 0 when undefined."
+    x, y = np.asarray(preds, dtype=float).reshape(-1), np.asarray(labels, dtype=float).reshape(-1)
+    x, y = x - x.mean(), y - y.mean()
+    den = math.sqrt((x @ x) * (y @ y))
+    return float(x @ y / den) if den else 0.
+
+METRIC_FUNCS = dict(acc=accuracy, mcc=mcc, pearson=pearson)  # `attattr.data.METRICS` -> function(logits, labels)
+
+def metric_value(metric:str, # one of `attattr.data.METRICS`
+                 logits, labels) -> float:
+    "The task metric `metric` of `logits` against `labels`."
+    if metric not in METRIC_FUNCS: raise AttattrError(f"unknown metric {metric!r}; expected one of {list(METRICS)}")
+    return METRIC_FUNCS[metric](logits, labels)

