@@ -11,6 +11,6 @@ if [ -n "$(git status --porcelain -- attattr)" ]; then
 fi
 python tools/make_readme.py --check
 echo "== nbdev-test (cells flagged slow/gpu skipped)"
-nbdev-test --n-workers 2
+OMP_NUM_THREADS=1 nbdev-test --n-workers 2  # two notebooks at a time, one thread each (2 cores)
 echo "== pytest"
 python -m pytest -q -p no:cacheprovider "$@"
