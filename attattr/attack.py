@@ -382,12 +382,15 @@ class AttackReport:
         out, control = [], self.settings.get('control_draws', 0) > 0
         for g in self.labels + ['all']:
             rs = [r for r in self.rows if r['group'] == g and r['n_tokens'] and r['n']]
-            def mean(k): return float(np.mean([r[k] for r in rs if r[k] is not None])) if rs else None
+            rs = [r | dict(_beats=None if r['control_acc'] is None else float(r['acc'] < r['control_acc'])) for r in rs]
+            def mean(k):
+                v = [r[k] for r in rs if r[k] is not None]
+                return float(np.mean(v)) if v else None
             out.append(dict(group=g, n=rs[0]['n'] if rs else 0, triggers=len(rs), clean_acc=mean('clean_acc'),
                             acc=mean('acc'), drop=mean('drop'), success_rate=mean('success_rate'),
                             control_acc=mean('control_acc'), control_drop=mean('control_drop'),
                             control_success_rate=mean('control_success_rate'),
-                            beats_control=float(np.mean([r['acc'] < r['control_acc'] for r in rs if r['control_acc'] is not None])) if rs and control else None))
+                            beats_control=mean('_beats') if control else None))
         return out
 
     def top_triggers(self, k:int=3) -> list[dict]:
