@@ -14,8 +14,8 @@ import torch
 from fastcore.script import call_parse, store_true
 from tqdm import tqdm
 from .data import (AttattrError, Features, InputExample, MAX_SEQ_LENGTH, atomic_write, collate, featurize,
-                          get_processor, group_by_label, read_examples, run_cli, write_json_atomic, _fill, _layout,
-                          _truncate_pair)
+                          get_processor, group_by_label, read_examples, run_cli, write_json_atomic, featurize_tokens,
+                          special_layouts)
 from .hooks import HookState, UnsupportedModelError, hooked_forward
 from .models import load_model
 from .attribution import FAITHFUL, Attribution, attribute, quadrature
@@ -24,9 +24,9 @@ from .attribution import FAITHFUL, Attribution, attribute, quadrature
 __all__ = ['PATTERN_FIELDS', 'MINE_SETTINGS', 'SST2_MIN_TOKENS', 'PATTERN_THRESHOLD', 'TOP2_RATIO', 'LAYOUT_TOKENS',
            'EVAL_BATCH_SIZE', 'SEED', 'MAX_BATCH_TOKENS', 'DATA_TYPES', 'pattern_record', 'mine_example',
            'mine_patterns', 'pattern_table', 'write_csv', 'check_patterns', 'write_patterns', 'read_patterns',
-           'filter_patterns', 'Trigger', 'pattern_trigger', 'insert_trigger', 'featurize_tokens', 'attack_features',
-           'predict', 'attack_scores', 'control_vocab', 'random_trigger', 'AttackReport', 'evaluate_attack',
-           'mine_files', 'eval_files', 'adv_mine_cli', 'adv_eval_cli', 'attattr_adv_mine', 'attattr_adv_eval']
+           'filter_patterns', 'Trigger', 'pattern_trigger', 'insert_trigger', 'attack_features', 'predict',
+           'attack_scores', 'control_vocab', 'random_trigger', 'AttackReport', 'evaluate_attack', 'mine_files',
+           'eval_files', 'adv_mine_cli', 'adv_eval_cli', 'attattr_adv_mine', 'attattr_adv_eval']
 
 # %% ../nbs/09_attack.ipynb #4a347d97
 PATTERN_FIELDS = ("max_combined_attr", "top1pattern", "top2pattern", "top1position", "top2position",
@@ -258,31 +258,6 @@ def insert_trigger(tokens_a:list, # WordPiece tokens of text_a
     tb = None if tokens_b is None else _insert(list(tokens_b), [t for t, _ in b], [r for _, r in b])
     return ta, tb
 
-# %% ../nbs/09_attack.ipynb #c9089c1c
-def _layouts(tokenizer) -> dict:
-    "The tokenizer's special-token layouts of a single sentence and of a pair."
-    return {pair: _layout(tokenizer, pair) for pair in (False, True)}
-
-def _features(a, b, tokenizer, layouts, label, max_seq_length, guid) -> Features:
-    "Truncate the token lists `a`, `b` in place and lay them out as model inputs."
-    room = max_seq_length - tokenizer.num_special_tokens_to_add(pair=b is not None)
-    if room < 1: raise AttattrError(f"max_seq_length={max_seq_length} leaves no room for text next to the special tokens")
-    if b is None: del a[room:]
-    else: _truncate_pair(a, b, room)
-    ids, types, seg_pos = _fill(layouts[bool(b)], tokenizer.convert_tokens_to_ids(a), tokenizer.convert_tokens_to_ids(b or []))
-    return Features(ids, [1] * len(ids), types, label, tokenizer.convert_ids_to_tokens(ids), guid, seg_pos)
-
-def featurize_tokens(tokens_a:list, # WordPiece tokens of text_a
-                     tokens_b:list|None, # of text_b, or None
-                     tokenizer, # the model's tokenizer
-                     label:int|None=None, # class id
-                     max_seq_length:int=MAX_SEQ_LENGTH, # most tokens, special tokens included
-                     guid:str|None=None, # example id
-                    ) -> Features:
-    "Model inputs from token lists: truncated as the original, with the tokenizer's special tokens and segment ids."
-    return _features(list(tokens_a), None if tokens_b is None else list(tokens_b), tokenizer, _layouts(tokenizer),
-                     label, max_seq_length, guid)
-
 # %% ../nbs/09_attack.ipynb #eeecd0c5
 def _tokenized(examples, tokenizer) -> list[tuple]:
     "(tokens_a, tokens_b or None) of each example."
@@ -302,8 +277,8 @@ def _attack_features(toks, examples, tokenizer, layouts, label_map, trigger, max
     for i, ((a, b), ex) in enumerate(zip(toks, examples)):
         fa, fb = insert_trigger([False] * len(a), None if b is None else [False] * len(b), flag)
         a, b = insert_trigger(a, b, trigger)
-        feats.append(_features(a, b, tokenizer, layouts, None if ex.label is None else label_map[ex.label], max_seq_length, ex.guid))
-        cut[i] = any(fa[len(a):]) or (b is not None and any(fb[len(b):]))  # `_features` truncated a, b in place
+        feats.append(featurize_tokens(a, b, tokenizer, None if ex.label is None else label_map[ex.label], max_seq_length, ex.guid, layouts))
+        cut[i] = any(fa[len(a):]) or (b is not None and any(fb[len(b):]))  # `featurize_tokens` truncated a, b in place
     return feats, cut
 
 def attack_features(examples:list[InputExample], # examples to attack
@@ -314,7 +289,7 @@ def attack_features(examples:list[InputExample], # examples to attack
                    ) -> tuple[list[Features], np.ndarray]: # features, and (n,) bool: the example lost trigger tokens
     "Tokenize `examples`, insert `trigger`, truncate and featurize, as the original's `convert_examples_to_features`."
     if trigger is not None: _check_fits(trigger, tokenizer, max_seq_length, any(e.text_b for e in examples))
-    return _attack_features(_tokenized(examples, tokenizer), examples, tokenizer, _layouts(tokenizer),
+    return _attack_features(_tokenized(examples, tokenizer), examples, tokenizer, special_layouts(tokenizer),
                             {l: i for i, l in enumerate(labels)}, trigger, max_seq_length)
 
 # %% ../nbs/09_attack.ipynb #10c57d9c
@@ -433,7 +408,7 @@ def evaluate_attack(model, # a hooked classifier
     pair = any(e.text_b for e in exs)
     triggers = [pattern_trigger(p, if_all, special) for p in kept]
     for tr in triggers: _check_fits(tr, tokenizer, max_seq_length, pair)
-    toks, lay, lmap = _tokenized(exs, tokenizer), _layouts(tokenizer), {l: i for i, l in enumerate(labels)}
+    toks, lay, lmap = _tokenized(exs, tokenizer), special_layouts(tokenizer), {l: i for i, l in enumerate(labels)}
     pad, vocab, cache = tokenizer.pad_token_id or 0, control_vocab(tokenizer), {}
     def run(tr):
         "Predictions with `tr` inserted, and the examples that lost trigger tokens (cached per distinct trigger)."

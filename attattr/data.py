@@ -18,8 +18,9 @@ import torch
 __all__ = ['CLI_ERROR_STATUS', 'TOKENS_FIELDS', 'METRICS', 'GLUE_FILES', 'NLI_LABELS', 'MNLI_FILES', 'PROCESSORS',
            'MAX_SEQ_LENGTH', 'METRIC_FUNCS', 'AttattrError', 'cli_errors', 'original_flags', 'run_cli', 'atomic_write',
            'write_json_atomic', 'write_layers_json', 'read_layers_json', 'write_tokens_json', 'read_tokens_json',
-           'InputExample', 'Processor', 'get_processor', 'read_examples', 'group_by_label', 'Features', 'featurize',
-           'featurize_task', 'collate', 'batches', 'accuracy', 'mcc', 'pearson', 'metric_value']
+           'InputExample', 'Processor', 'get_processor', 'read_examples', 'group_by_label', 'Features',
+           'special_layouts', 'featurize_tokens', 'featurize', 'featurize_task', 'collate', 'batches', 'accuracy',
+           'mcc', 'pearson', 'metric_value']
 
 # %% ../nbs/01_data.ipynb #3c1169ae
 class AttattrError(ValueError):
@@ -335,6 +336,29 @@ def _truncate_pair(a, b, max_len):
     "Pop the last token of the longer list (of `b` on a tie) until `len(a) + len(b) <= max_len`, as the original."
     while len(a) + len(b) > max_len: (a if len(a) > len(b) else b).pop()
 
+def special_layouts(tokenizer) -> dict:
+    "The tokenizer's special-token layouts of a single sentence (`False`) and of a pair (`True`), for `featurize_tokens`."
+    return {pair: _layout(tokenizer, pair) for pair in (False, True)}
+
+def featurize_tokens(tokens_a:list, # WordPiece tokens of text_a (truncated in place)
+                     tokens_b:list|None, # of text_b (truncated in place), or None
+                     tokenizer, # the model's tokenizer
+                     label=None, # class id (or float for regression)
+                     max_seq_length:int=MAX_SEQ_LENGTH, # most tokens, special tokens included
+                     guid:str|None=None, # example id
+                     layouts:dict|None=None, # `special_layouts(tokenizer)`, to compute them once for many examples
+                    ) -> Features:
+    "Model inputs from token lists: truncated as the original, with the tokenizer's special tokens and segment ids."
+    layouts = layouts or special_layouts(tokenizer)
+    pair = tokens_b is not None
+    room = max_seq_length - (len(layouts[pair][0]) - 1 - pair)  # the layout holds the special tokens + 1 slot per sentence
+    if room < 1: raise AttattrError(f"max_seq_length={max_seq_length} leaves no room for text next to the special tokens")
+    if pair: _truncate_pair(tokens_a, tokens_b, room)
+    else: del tokens_a[room:]
+    ids, types, seg_pos = _fill(layouts[bool(tokens_b)], tokenizer.convert_tokens_to_ids(tokens_a),
+                                tokenizer.convert_tokens_to_ids(tokens_b or []))
+    return Features(ids, [1] * len(ids), types, label, tokenizer.convert_ids_to_tokens(ids), guid, seg_pos)
+
 def featurize(examples,                       # `InputExample`s
               tokenizer,                      # any Hugging Face tokenizer
               labels=None,                    # label strings in class-id order; None: labels are numbers (regression)
@@ -342,20 +366,9 @@ def featurize(examples,                       # `InputExample`s
              ) -> list[Features]:
     "Tokenize, truncate and add special tokens to `examples`, as the original's `convert_examples_to_features`."
     label_map = None if labels is None else {l: i for i, l in enumerate(labels)}
-    layouts = {pair: _layout(tokenizer, pair) for pair in (False, True)}
-    n_special = {pair: tokenizer.num_special_tokens_to_add(pair=pair) for pair in (False, True)}
-    feats = []
-    for ex in examples:
-        a, b = tokenizer.tokenize(ex.text_a), tokenizer.tokenize(ex.text_b) if ex.text_b else None
-        room = max_seq_length - n_special[b is not None]
-        if room < 1: raise AttattrError(f"max_seq_length={max_seq_length} leaves no room for text next to the special tokens")
-        if b is None: a = a[:room]
-        else: _truncate_pair(a, b, room)
-        ids, types, seg_pos = _fill(layouts[bool(b)], tokenizer.convert_tokens_to_ids(a),
-                                    tokenizer.convert_tokens_to_ids(b or []))
-        feats.append(Features(ids, [1] * len(ids), types, _label_id(ex, label_map),
-                              tokenizer.convert_ids_to_tokens(ids), ex.guid, seg_pos))
-    return feats
+    layouts = special_layouts(tokenizer)
+    return [featurize_tokens(tokenizer.tokenize(ex.text_a), tokenizer.tokenize(ex.text_b) if ex.text_b else None, tokenizer,
+                             _label_id(ex, label_map), max_seq_length, ex.guid, layouts) for ex in examples]
 
 def _label_id(ex, label_map):
     "Class id of `ex.label` (a float if `label_map` is None), or None if it has no label."

@@ -8,6 +8,7 @@ import torch
 
 from attattr.attack import *
 from attattr.attack import _insert
+from attattr.data import featurize_tokens
 from attattr.data import AttattrError, InputExample, collate, featurize
 from attattr.models import TINY_WORDS, load_model, tiny_model, tiny_tokenizer
 
