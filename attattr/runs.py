@@ -10,12 +10,12 @@ import hashlib, inspect, json, os, sys
 from pathlib import Path
 import torch
 from torch import nn
-from fastcore.script import call_parse, parse_cli
+from fastcore.script import call_parse
 from safetensors import safe_open
 from safetensors.torch import save as st_save
 from tqdm.auto import tqdm
 from .data import (AttattrError, MAX_SEQ_LENGTH, atomic_write, cli_errors, collate, featurize, get_processor,
-                          write_json_atomic, write_layers_json, write_tokens_json)
+                          run_cli, write_json_atomic, write_layers_json, write_tokens_json)
 from .hooks import HookState, UnsupportedModelError, hooked_forward, num_layers_heads
 from .models import load_model
 from .attribution import Attribution, FAITHFUL, attribute, quadrature, save_original
@@ -268,10 +268,6 @@ def tokens_and_preds(model:nn.Module, # a hooked classifier
     return recs
 
 # %% ../nbs/05_runs.ipynb #15534519
-def _dashed(argv:list[str]) -> list[str]:
-    "Flags spelled as in the original (`--task_name=x`) respelled as fastcore's (`--task-name=x`)."
-    return [a.split('=', 1)[0].replace('_', '-') + a[len(a.split('=', 1)[0]):] if a.startswith('--') else a for a in argv]
-
 def _required(**kw):
     "Raise `AttattrError` naming the first missing required flag."
     for k, v in kw.items():
@@ -367,9 +363,7 @@ def attr_cli(task_name:str=None, # task key: mnli, sst-2, rte, ... (see attattr.
 
 def attattr_attr() -> int: # exit status
     "Console script `attattr-attr`: `attr_cli` with the original's flag spellings accepted."
-    sys.argv[1:] = _dashed(sys.argv[1:])
-    pargs, kwargs, _ = parse_cli(attr_cli)
-    return attr_cli(*pargs, **kwargs)
+    return run_cli(attr_cli, 'attattr-attr')
 
 # %% ../nbs/05_runs.ipynb #55032777
 @call_parse
@@ -401,6 +395,4 @@ def tokens_cli(task_name:str=None, # task key: mnli, sst-2, ...
 
 def attattr_tokens() -> int: # exit status
     "Console script `attattr-tokens`: `tokens_cli` with the original's flag spellings accepted."
-    sys.argv[1:] = _dashed(sys.argv[1:])
-    pargs, kwargs, _ = parse_cli(tokens_cli)
-    return tokens_cli(*pargs, **kwargs)
+    return run_cli(tokens_cli, 'attattr-tokens')
