@@ -112,9 +112,9 @@ def _expand_target_input(module, args, kwargs):
     st = kwargs.get(STATE_KWARG)
     if st is None or st.target_layer is None or st.calls != st.target_layer: return None
     m = len(st.alphas)
-    if args: return (args[0].expand(m, *args[0].shape[1:]),) + tuple(args[1:]), kwargs
-    kwargs['hidden_states'] = kwargs['hidden_states'].expand(m, *kwargs['hidden_states'].shape[1:])
-    return args, kwargs
+    def rep(x):  # hidden states (1, n, d) → (m, n, d); masks (4-D) and everything else broadcast as they are
+        return x.expand(m, *x.shape[1:]) if torch.is_tensor(x) and x.dim() == 3 and x.shape[0] == 1 else x
+    return tuple(rep(a) for a in args), {k: rep(v) for k, v in kwargs.items()}
 
 DISCOVERY_LEN = 2  # tokens of the dummy input `hook_model` runs to find the attention modules
 

@@ -66,7 +66,7 @@ def test_cpu_reruns_bit_identical(tiny):
     a, b = attribute(model, f, n_steps=8), attribute(model, f, n_steps=8)
     assert torch.equal(a.attributions, b.attributions) and torch.equal(a.delta, b.delta)
 
-@pytest.mark.parametrize('family', ['bert', 'roberta', 'distilbert', 'albert', 'electra', 'xlm-roberta', 'camembert'])
+@pytest.mark.parametrize('family', ['bert', 'roberta', 'distilbert', 'albert', 'electra', 'xlm-roberta', 'camembert', 'mobilebert'])
 def test_families(family):
     model = tiny_model(family)
     ids = torch.tensor([[2, 10, 11, 12, 3, 13, 3]])
