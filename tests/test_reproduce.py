@@ -1,0 +1,168 @@
+"Tests of `experiments/reproduce.py`: per-example pruning on the planted-head model, and the step machinery at `--scale tiny` (tiny models and TSVs written here; seconds)."
+import importlib.util, json, random, subprocess, sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from attattr.models import TINY_WORDS, tiny_model, tiny_tokenizer
+from attattr.pruning import planted_head_model, head_importance
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT/'experiments'/'reproduce.py'
+spec = importlib.util.spec_from_file_location('reproduce', SCRIPT)
+R = importlib.util.module_from_spec(spec); spec.loader.exec_module(R)
+
+@pytest.fixture(scope='module', autouse=True)
+def one_thread():
+    "One torch thread: on a small shared CPU, contended threads make tiny models many times slower."
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+# ---------------------------------------------------------------------------------------------------------------
+# per-example pruning on a model whose only information-carrying head is known
+@pytest.fixture(scope='module')
+def planted():
+    return planted_head_model(layer=0, head=1)
+
+def test_per_example_masks():
+    s = np.array([[[3., 1.], [2., 0.]], [[0., 5.], [1., 1.]]])  # (N=2, L=2, H=2)
+    m = R.per_example_masks(s, 1)
+    assert m.tolist() == [[[1, 1], [1, 0]], [[0, 1], [1, 1]]]
+    assert R.per_example_masks(s, 0).sum() == 8 and R.per_example_masks(s, 4).sum() == 0
+    ties = R.per_example_masks(np.zeros((1, 1, 3)), 1)  # ties → lower index first, as `prune_order`
+    assert ties.tolist() == [[[0, 1, 1]]]
+    with pytest.raises(ValueError, match='cannot prune'): R.per_example_masks(s, 5)
+
+def test_per_example_pruning_planted(planted):
+    "Each example pruned by its own attribution: losing the planted head (its top-1) hurts far more than losing its bottom-1."
+    model, feats = planted
+    feats = feats[:24]
+    L, H = R.num_layers_heads(model)
+    from attattr.attribution import attribute
+    sc = np.stack([attribute(model, f, target=f.label, n_steps=8, return_convergence_delta=False).attributions.flatten(2).max(-1).values.numpy()
+                   for f in feats])  # (N, L, H)
+    assert (sc.reshape(len(feats), -1).argmax(1) == 1).mean() > 0.8  # the planted head (0, 1) is most examples' top head
+    gold = np.array([f.label for f in feats])
+    full = (R.masked_predictions(model, feats, None) == gold).mean()
+    assert full == 1.0
+    bottom1 = (R.masked_predictions(model, feats, R.per_example_masks(sc, 1)) == gold).mean()
+    top1 = (R.masked_predictions(model, feats, R.per_example_masks(-sc, 1)) == gold).mean()  # prune each example's top head
+    assert bottom1 >= 0.9 and top1 <= 0.5, (bottom1, top1)
+    cur = R.per_example_pruning_curve(model, feats, sc, step=0.25)
+    assert cur['k'] == [0, 2, 4, 6, 8] and cur['acc'][0] == 1.0 and cur['n'] == 24
+    assert cur['acc'][1] >= 0.9  # the 2 lowest-scoring heads of each example never include the planted one
+    with pytest.raises(ValueError, match='scores of shape'): R.per_example_pruning_curve(model, feats, sc[:3])
+
+def test_masked_predictions_equal_one_mask(planted):
+    "A (N, L, H) mask that repeats one (L, H) mask predicts as the (L, H) mask, whatever the batching."
+    model, feats = planted
+    m = torch.ones(*R.num_layers_heads(model)); m[0, 1] = 0
+    a = R.masked_predictions(model, feats[:10], m, batch_size=3)
+    b = R.masked_predictions(model, feats[:10], m.expand(10, *m.shape).clone(), batch_size=4)
+    assert (a == b).all()
+
+# ---------------------------------------------------------------------------------------------------------------
+# the step machinery on tiny models and TSVs
+WORDS = [w for w in TINY_WORDS if w.isalpha()]
+NLI_HEADER = 'index\tpromptID\tpairID\tgenre\ts1b\ts2b\ts1p\ts2p\tsentence1\tsentence2\tlabel1\tgold_label'
+
+def _sent(r, lo, hi): return ' '.join(r.choices(WORDS, k=r.randint(lo, hi)))
+
+def _nli_rows(r, n, labels=('contradiction', 'entailment', 'neutral')):
+    return [NLI_HEADER] + [f"{i}\tp{i}\tq{i}\tfic\t\t\t\t\t{_sent(r, 4, 9)}\t{_sent(r, 3, 6)}\t{labels[i % 3]}\t{labels[i % 3]}" for i in range(n)]
+
+@pytest.fixture(scope='module')
+def tiny_setup(tmp_path_factory):
+    "Tiny random models (saved as Hugging Face folders) and tiny TSVs for the three tasks."
+    d, r = tmp_path_factory.mktemp('repro'), random.Random(0)
+    tok = tiny_tokenizer()
+    for name, k in (('sst2', 2), ('nli', 3), ('rte', 2)):
+        m = tiny_model(num_labels=k, seed=len(name))
+        m.save_pretrained(d/'models'/name); tok.save_pretrained(d/'models'/name)
+    w = lambda p, rows: (p.parent.mkdir(parents=True, exist_ok=True), p.write_text('\n'.join(rows) + '\n'))
+    for split, n in (('train', 16), ('dev', 12)):
+        w(d/'data/sst-2'/f'{split}.tsv', ['sentence\tlabel'] + [f"{_sent(r, 8, 20)}\t{i % 2}" for i in range(n)])
+        w(d/'data/snli'/f'{split}.tsv', _nli_rows(r, n))
+        w(d/'data/rte'/f'{split}.tsv', ['index\tsentence1\tsentence2\tlabel'] +
+          [f"{i}\t{_sent(r, 6, 12)}\t{_sent(r, 3, 6)}\t{('entailment', 'not_entailment')[i % 2]}" for i in range(n)])
+    w(d/'data/mnli/dev_matched.tsv', _nli_rows(r, 6))
+    return d
+
+def _kw(d, **kw):
+    "Keyword arguments of `reproduce` for the tiny setup in `d`."
+    return dict(dict(scale='tiny', progress=False, shared=str(d), sst2_model=str(d/'models/sst2'), nli_model=str(d/'models/nli'),
+                     rte_model=str(d/'models/rte'), nli_data=str(d/'data/snli'), mnli_data=str(d/'data/mnli'),
+                     results_dir=str(d/'results'), out_dir=str(d/'out')), **kw)
+
+def test_steps_write_results_and_resume(tiny_setup, capsys):
+    d = tiny_setup
+    R.reproduce('effectiveness,pruning', **_kw(d))
+    for step in ('effectiveness', 'pruning'):
+        res = json.loads((d/'results'/f'{step}.json').read_text())
+        assert res['step'] == step and res['scale'] == 'tiny' and res['runtime_s'] >= 0 and res['env']['threads'] == 1
+    eff = json.loads((d/'results/effectiveness.json').read_text())['tasks']
+    assert set(eff) == {'nli', 'sst2'} and eff['nli']['k'] == [0, 1, 2] and eff['nli']['n'] == 4
+    pr = json.loads((d/'results/pruning.json').read_text())['tasks']['sst2']
+    assert len([r for r in pr['rows'] if r['method'] == 'attr']) == 11
+    assert set(pr['per_example']) >= {'per_example_gold', 'per_example_pred', 'global_attr'}
+    assert not list((d/'results').glob('.*.tmp'))  # atomic writes leave no temp files
+    assert (d/'out/figures/pruning_sst2.png').exists()
+    # a rerun skips finished steps and leaves their files alone; --force redoes one
+    before = {s: (d/'results'/f'{s}.json').stat().st_mtime_ns for s in ('effectiveness', 'pruning')}
+    capsys.readouterr()
+    R.reproduce('effectiveness,pruning', **_kw(d))
+    assert capsys.readouterr().err.count('skipped') == 2
+    assert all((d/'results'/f'{s}.json').stat().st_mtime_ns == t for s, t in before.items())
+    R.reproduce('effectiveness,pruning', force='pruning', **_kw(d))
+    assert capsys.readouterr().err.count('skipped') == 1
+    assert (d/'results/pruning.json').stat().st_mtime_ns != before['pruning']
+    assert (d/'results/effectiveness.json').stat().st_mtime_ns == before['effectiveness']
+
+def test_all_analysis_steps_tiny(tiny_setup):
+    "Every step but the fine-tuning runs at tiny scale, and the claims table covers every paper claim."
+    d = tiny_setup
+    R.reproduce('effectiveness,pruning,universality,triggers,trees,claims', **_kw(d))
+    claims = json.loads((d/'results/claims.json').read_text())
+    assert [r['id'] for r in claims['rows']] == [c for c, *_ in R.PAPER_CLAIMS]
+    assert all(r['verdict'] in ('agree', 'disagree', 'inconclusive') for r in claims['rows'])
+    assert (d/'results/claims.md').read_text().startswith('| claim (paper)')
+    u = json.loads((d/'results/universality.json').read_text())
+    assert set(u['cross']['attr']) == {'sst2~nli', 'sst2~rte', 'nli~rte'} and len(u['importance']['rte']) == 2 * 4
+    t = json.loads((d/'results/trees.json').read_text())['examples']
+    assert 'mnli_dev4' in t and all(-1 <= v['rollout_spearman'] <= 1 for v in t.values())
+    assert R.tree_graph(t['mnli_dev4']).number_of_nodes() >= 1
+
+def test_failed_step_writes_nothing_and_resumes_from_cache(tiny_setup, tmp_path):
+    "A step that fails midway writes no result file; the score cache it saved lets the rerun start where it stopped."
+    d = tiny_setup
+    kw = _kw(d, results_dir=str(tmp_path/'results'), out_dir=str(tmp_path/'out'))
+    with pytest.raises(ValueError, match='RTE model not found'):
+        R.reproduce('universality', **{**kw, 'rte_model': str(tmp_path/'no-such-model')})
+    assert not (tmp_path/'results').exists() or not list((tmp_path/'results').iterdir())
+    cache = list((tmp_path/'out/cache').glob('scores_*_train_gold_*.npz'))
+    assert len(cache) == 2  # SST-2 and NLI were scored before the RTE model was missed
+    stamp = {p: p.stat().st_mtime_ns for p in cache}
+    R.reproduce('universality', **kw)
+    assert (tmp_path/'results/universality.json').exists()
+    assert all(p.stat().st_mtime_ns == t for p, t in stamp.items())  # nothing recomputed for them
+
+@pytest.mark.parametrize('kw, msg', [(dict(steps='nope'), "--steps 'nope'"), (dict(force='x'), "--force 'x'"),
+                                     (dict(scale='huge'), "--scale 'huge'"), (dict(nli_task='nope'), "unknown task 'nope'"),
+                                     (dict(steps=''), 'no step chosen')])
+def test_bad_input(tiny_setup, tmp_path, kw, msg):
+    d = tiny_setup
+    steps = kw.pop('steps', 'effectiveness')
+    with pytest.raises(ValueError, match=msg.replace("'", ".")): R.reproduce(steps, **_kw(d, results_dir=str(tmp_path/'r'), **kw))
+    assert not (tmp_path/'r').exists()
+
+def test_cli_one_line_error_exit_2(tmp_path):
+    "The command line: the original's --flag_name spellings work, bad input is one line on stderr and exit status 2."
+    p = subprocess.run([sys.executable, str(SCRIPT), '--steps', 'trees', '--results_dir', str(tmp_path/'r'), '--nli_task', 'nope'],
+                       capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert p.returncode == 2, p.stderr[-2000:]
+    assert p.stderr.strip().splitlines() == ["reproduce: error: unknown task 'nope'; expected one of " + str(list(R.get_processor.__globals__['PROCESSORS']))]
+    assert not (tmp_path/'r').exists()
