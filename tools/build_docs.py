@@ -376,6 +376,7 @@ def book_config() -> dict:
                 add_module_names=False,
                 napoleon_google_docstring=True, napoleon_numpy_docstring=True,
                 nb_merge_streams=True,
+                nb_render_markdown_format='myst',  # Markdown outputs (tables from code cells) with MyST's extensions
                 # static fallbacks (PNG, SVG, HTML) win over live widgets, which need a CDN and a kernel state
                 nb_mime_priority_overrides=[['html', 'application/vnd.jupyter.widget-view+json', 95]],
                 html_static_path=['_static'],
