@@ -186,7 +186,7 @@ def per_example_pruning_curve(model, # a hooked classifier
     gold, fr = np.array([f.label for f in feats]), fractions(step)
     ks = [num_pruned(r, L * H) for r in fr]
     ok = np.stack([masked_predictions(model, feats, per_example_masks(s, k), batch_size) == gold for k in ks])  # (fractions, N)
-    return dict(fraction=fr, k=ks, acc=ok.mean(1).tolist(), n=len(feats), correct=[''.join('01'[x] for x in row) for row in ok])  # correct: per fraction, '1' per example predicted right
+    return dict(fraction=fr, k=ks, acc=ok.mean(1).tolist(), n=len(feats), correct=[''.join('1' if x else '0' for x in row) for row in ok])  # correct: per fraction, '1' per example predicted right
 
 def global_pruning_curve(model, feats:list, importance, step:float=0.1, batch_size:int=16) -> dict:
     "The same for one global ranking (every example pruned alike), with per-example correctness, for paired comparisons."
