@@ -15,6 +15,7 @@ from __future__ import annotations
 import json, math, platform, sys, time
 from pathlib import Path
 
+import networkx as nx
 import numpy as np
 import torch
 from fastcore.script import store_true
@@ -28,7 +29,7 @@ from attattr.attribution import FAITHFUL, attribute
 from attattr.pruning import (ATTR_SETTINGS, EFFECTIVENESS_CURVES, effectiveness_curve, fractions, head_importance,
                              num_pruned, pruning_curves, plot_curves, plot_effectiveness, save_figure)
 from attattr.attack import SST2_MIN_TOKENS, evaluate_attack, filter_patterns, mine_patterns, pattern_table
-from attattr.tree import build_tree, compare_importance, draw_tree, save_tree, spearman
+from attattr.tree import build_tree, compare_importance, save_tree, spearman
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository; relative paths on the command line are taken from here
 PROG = 'reproduce'
@@ -374,10 +375,12 @@ def step_universality(run:Run) -> dict:
                     den = math.sqrt(max(within[a]['reliability'] * within[b]['reliability'], 1e-12))
                     c['pearson_disattenuated'] = r / den
                 cross[what][f'{a}~{b}'] = c
-    L, H = run.model('nli')[0].config.num_hidden_layers, run.model('nli')[0].config.num_attention_heads
+    L, H = num_layers_heads(run.model('nli')[0])
     return dict(within=within, cross=cross, importance={k: vec['attr'][k].tolist() for k in TASK_KEYS}, L=L, H=H,
                 pool={k: dict(n=pools[k]['n'], train_acc=pools[k]['acc']) for k in TASK_KEYS}, stable_r=STABLE_R,
                 null_sd=1 / math.sqrt(L * H - 1))  # sd of Pearson r between unrelated vectors of this length
+
+ATTACK_BATCH_SIZE = 128  # most examples per forward in the attack (`attattr.attack.predict` also caps the tokens per forward)
 
 def _attack_table(rep, labels, chosen:dict) -> list[dict]:
     "Per class: the mean over its chosen triggers of clean accuracy, accuracy under attack and under the random control."
@@ -412,7 +415,7 @@ def step_triggers(run:Run) -> dict:
         select, test = exs[0::2], exs[1::2]  # triggers are ranked on one half and measured on the other
         t = time.time()
         rep_sel = evaluate_attack(model, tok, select, labels, mined, max_patterns=cfg['attack_patterns'], control_draws=1,
-                                  eval_batch_size=cfg['eval_batch_size'] * 8, progress=run.progress)
+                                  eval_batch_size=ATTACK_BATCH_SIZE, progress=run.progress)
         chosen = {c: [] for c in labels}
         for r in rep_sel.top_triggers(cfg['top_triggers']):
             if r['group'] in chosen: chosen[r['group']].append(r['pattern'])
@@ -424,7 +427,7 @@ def step_triggers(run:Run) -> dict:
         held = {}
         for name, ex in evals.items():
             rep = evaluate_attack(model, tok, ex, labels, [kept[i] for i in idx], faithful=False, control_draws=cfg['control_draws'],
-                                  eval_batch_size=cfg['eval_batch_size'] * 8, progress=False)
+                                  eval_batch_size=ATTACK_BATCH_SIZE, progress=False)
             held[name] = dict(n=len(ex), per_class=_attack_table(rep, labels, chosen_new),
                               summary=[s for s in rep.summary() if s['group'] == 'all'][0])
         out[key] = dict(task=tk.task, labels=labels, mined_from=len(train), min_tokens=min_tok, patterns=len(mined),
@@ -476,7 +479,6 @@ def step_trees(run:Run) -> dict:
             G = build_tree(res.attributions, res.tokens, threshold=tau)
             save_tree(G, run.figures/f'tree_{name}_tau{tau}', formats=('png',),
                       title=f"{desc}: τ = {tau}, predicted {labels[res.pred_label]}")
-            import networkx as nx
             trees[str(tau)] = dict(edges=G.number_of_edges(), nodes=G.number_of_nodes(),
                                    depth=nx.dag_longest_path_length(G, weight=None) if G.number_of_edges() else 0,
                                    graph=nx.node_link_data(G, edges='links'))

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from attattr.models import TINY_WORDS, tiny_model, tiny_tokenizer
-from attattr.pruning import planted_head_model, head_importance
+from attattr.pruning import planted_head_model
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT/'experiments'/'reproduce.py'
