@@ -6,14 +6,14 @@ Docs: https://attattr.github.io/attattr/attribution.html.md"""
 
 # %% ../nbs/04_attribution.ipynb #37678c7b
 from __future__ import annotations
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
 from .data import AttattrError, write_layers_json
-from .hooks import HookState, hooked_forward, num_layers_heads
+from .hooks import HookState, hooked_forward, num_layers_heads, params_requiring_grad
 
 # %% auto #0
 __all__ = ['DEFAULT_STEPS', 'DEFAULT_METHOD', 'FAITHFUL', 'METHODS', 'OUTPUTS', 'quadrature', 'Attribution', 'attribute',
@@ -88,15 +88,6 @@ def _objective(logits, output):
     if output == "log_prob": return logits.float().log_softmax(-1)
     if output == "logit": return logits.float()
     raise AttattrError(f"unknown output {output!r}: expected one of {', '.join(OUTPUTS)}")
-
-@contextmanager
-def _frozen(model):
-    "Parameters without gradients for the duration (so the backward stops at the hooked probabilities)."
-    flags = [p.requires_grad for p in model.parameters()]
-    model.requires_grad_(False)
-    try: yield
-    finally:
-        for p, f in zip(model.parameters(), flags): p.requires_grad_(f)
 
 def _as_inputs(inputs, device):
     "A one-example model-input dict (1, n) on `device`, from a dict of tensors/lists or an `attattr.data.Features`."
@@ -174,7 +165,8 @@ def attribute(model:nn.Module, # a classifier hooked by `attattr.hooks.hook_mode
     i0 = int((alphas == 0).nonzero()[0]) if return_convergence_delta else None
     bs = internal_batch_size or len(alphas)
     attrs, f0 = [], []
-    with _frozen(model), torch.enable_grad():
+    # parameters frozen: the backward stops at the hooked probabilities
+    with params_requiring_grad(model, False), torch.enable_grad():
         for l in layers:
             b_l = None if base is None else base[l:l+1]  # (1, h, N, N)
             grad = torch.zeros_like(att[l], dtype=torch.float64)  # (h, N, N)

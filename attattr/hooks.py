@@ -6,6 +6,7 @@ Docs: https://attattr.github.io/attattr/hooks.html.md"""
 
 # %% ../nbs/02_hooks.ipynb #69f95740
 from __future__ import annotations
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 import torch
 from torch import nn
@@ -14,7 +15,7 @@ from transformers.masking_utils import eager_mask
 
 # %% auto #0
 __all__ = ['ATTN_IMPL', 'STATE_KWARG', 'DISCOVERY_LEN', 'UnsupportedModelError', 'check_supported', 'HookState',
-           'attattr_attention', 'num_layers_heads', 'hook_model', 'hooked_forward']
+           'attattr_attention', 'num_layers_heads', 'params_requiring_grad', 'hook_model', 'hooked_forward']
 
 # %% ../nbs/02_hooks.ipynb #98f0e95f
 ATTN_IMPL = "attattr"  # name under which the attention function is registered with transformers
@@ -115,6 +116,17 @@ def _expand_target_input(module, args, kwargs):
     def rep(x):  # hidden states (1, n, d) → (m, n, d); masks (4-D) and everything else broadcast as they are
         return x.expand(m, *x.shape[1:]) if torch.is_tensor(x) and x.dim() == 3 and x.shape[0] == 1 else x
     return tuple(rep(a) for a in args), {k: rep(v) for k, v in kwargs.items()}
+
+@contextmanager
+def params_requiring_grad(model:nn.Module, # any module
+                          flag:bool, # whether its parameters require gradients inside the block
+                         ):
+    "Set every parameter's `requires_grad` to `flag` for the duration of the block, then restore each one."
+    flags = [p.requires_grad for p in model.parameters()]
+    model.requires_grad_(flag)
+    try: yield model
+    finally:
+        for p, f in zip(model.parameters(), flags): p.requires_grad_(f)
 
 DISCOVERY_LEN = 2  # tokens of the dummy input `hook_model` runs to find the attention modules
 

@@ -7,7 +7,6 @@ Docs: https://attattr.github.io/attattr/pruning.html.md"""
 # %% ../nbs/08_pruning.ipynb #abd752a0
 from __future__ import annotations
 import copy, csv, math, random, sys, time, warnings
-from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
 import torch
@@ -17,7 +16,7 @@ from tqdm import tqdm
 from fastcore.script import call_parse, store_true
 from .data import AttattrError, InputExample, atomic_write, batches, cli_errors, collate, featurize
 from .data import featurize_task, get_processor, mcc, run_cli, write_json_atomic
-from .hooks import HookState, UnsupportedModelError, hooked_forward, num_layers_heads
+from .hooks import HookState, UnsupportedModelError, hooked_forward, num_layers_heads, params_requiring_grad
 from .attribution import attribute
 from .models import load_model, tiny_model, tiny_tokenizer
 
@@ -125,15 +124,6 @@ def attr_importance(model:nn.Module, # a classifier hooked by `attattr.hooks.hoo
     return imp
 
 # %% ../nbs/08_pruning.ipynb #19d582ec
-@contextmanager
-def _params_require_grad(model):
-    "Parameters with gradients for the duration (so the per-head contexts are part of the graph)."
-    flags = [p.requires_grad for p in model.parameters()]
-    model.requires_grad_(True)
-    try: yield
-    finally:
-        for p, f in zip(model.parameters(), flags): p.requires_grad_(f)
-
 def taylor_importance(model:nn.Module, # a classifier hooked by `attattr.hooks.hook_model`
                       features, # `Features` (labelled when `faithful=False`)
                       batch_size:int=TAYLOR_BATCH_SIZE, # examples per forward/backward
@@ -143,7 +133,8 @@ def taylor_importance(model:nn.Module, # a classifier hooked by `attattr.hooks.h
     "Taylor-expansion head importance (L, H) from |⟨ctx, ∂objective/∂ctx⟩|, each layer L2-normalised."
     feats = _examples(features, 'taylor importance', need_labels=not faithful)
     imp = torch.zeros(*num_layers_heads(model), dtype=torch.float64)  # (L, H)
-    with _params_require_grad(model), torch.enable_grad():
+    # parameters in the graph, so the per-head contexts get gradients
+    with params_requiring_grad(model, True), torch.enable_grad():
         for x in _progress(_batches(model, feats, batch_size), 'taylor importance', math.ceil(len(feats) / batch_size), progress):
             st = HookState(keep_context=True)
             logits = hooked_forward(model, x, st).float()  # (b, c)
