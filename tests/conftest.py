@@ -19,3 +19,12 @@ def need(path):
 def minilm():
     from attattr.models import load_model
     return load_model(need(MINILM))
+
+@pytest.fixture(scope='module')
+def one_thread():
+    "One torch thread for a module: on a small shared CPU, contended threads make tiny models many times slower."
+    import torch
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -26,13 +26,7 @@ def make(n, seed):
         exs.append(InputExample(f'train-{i}', ' '.join(words), None, '1' if k == 3 else '0'))
     return exs
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    "One torch thread for this module: on a small shared CPU, contended threads make tiny models many times slower."
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 @pytest.fixture(scope='module')
 def planted():

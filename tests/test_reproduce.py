@@ -14,13 +14,7 @@ SCRIPT = ROOT/'experiments'/'reproduce.py'
 spec = importlib.util.spec_from_file_location('reproduce', SCRIPT)
 R = importlib.util.module_from_spec(spec); spec.loader.exec_module(R)
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    "One torch thread: on a small shared CPU, contended threads make tiny models many times slower."
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 # ---------------------------------------------------------------------------------------------------------------
 # per-example pruning on a model whose only information-carrying head is known
