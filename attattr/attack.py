@@ -15,7 +15,7 @@ from fastcore.script import call_parse, store_true
 from tqdm import tqdm
 from .data import (AttattrError, Features, InputExample, MAX_SEQ_LENGTH, atomic_write, collate, featurize,
                           get_processor, group_by_label, read_examples, run_cli, write_json_atomic, featurize_tokens,
-                          special_layouts)
+                          special_layouts, require_flags)
 from .hooks import HookState, UnsupportedModelError, hooked_forward
 from .models import load_model
 from .attribution import FAITHFUL, Attribution, attribute, quadrature
@@ -445,11 +445,6 @@ def evaluate_attack(model, # a hooked classifier
 # %% ../nbs/09_attack.ipynb #faf2d677
 DATA_TYPES = ('train', 'dev')  # --data_type: the split patterns are mined from (dev = dev_matched for MNLI)
 
-def _required(**kw):
-    "Raise `AttattrError` for the first argument that is None."
-    for k, v in kw.items():
-        if v is None: raise AttattrError(f"--{k} is required")
-
 def _load(model, model_file, bert_model, num_labels, device):
     "The model and tokenizer named by --model (or its alias --model_file) and --bert_model."
     if model and model_file and model != model_file: raise AttattrError("--model and --model_file name the same thing; give one of them")
@@ -464,7 +459,7 @@ def mine_files(task_name:str, data_dir, output_dir, model=None, model_file=None,
                start_exp=0, num_exp=500, batch_size=16, num_batch=4, method=MINE_SETTINGS['method'],
                max_seq_length=MAX_SEQ_LENGTH, faithful=True, resume=True, device='cpu', progress=True) -> list[Path]:
     "What `attattr-adv-mine` does (arguments as its flags): mine, then write the pattern file and table; return the files."
-    _required(task_name=task_name, data_dir=data_dir, output_dir=output_dir)
+    require_flags(dict(task_name=task_name, data_dir=data_dir, output_dir=output_dir))
     if data_type not in DATA_TYPES: raise AttattrError(f"--data_type: expected one of {DATA_TYPES}, got {data_type!r}")
     if start_exp < 0 or num_exp < 1: raise AttattrError(f"--start_exp must be ≥ 0 and --num_exp ≥ 1, got {start_exp} and {num_exp}")
     if batch_size < 1 or num_batch < 1: raise AttattrError(f"--batch_size and --num_batch must be ≥ 1, got {batch_size} and {num_batch}")
@@ -494,7 +489,7 @@ def eval_files(task_name:str, data_dir, output_dir, pattern_file, model=None, mo
                start_exp=0, num_exp=500, max_seq_length=MAX_SEQ_LENGTH, faithful=True, control_draws=1, seed=SEED,
                max_patterns=None, device='cpu', progress=True) -> list[Path]:
     "What `attattr-adv-eval` does (arguments as its flags): attack the dev set with each pattern; return the files written."
-    _required(task_name=task_name, data_dir=data_dir, output_dir=output_dir, pattern_file=pattern_file)
+    require_flags(dict(task_name=task_name, data_dir=data_dir, output_dir=output_dir, pattern_file=pattern_file))
     if data_type not in Path(pattern_file).name:
         raise AttattrError(f"--pattern_file {Path(pattern_file).name!r} does not contain --data_type {data_type!r} (the original "
                            "asserts this, as the data type names the output); pass the --data_type the patterns were mined from")

@@ -16,11 +16,11 @@ import torch
 
 # %% auto #0
 __all__ = ['CLI_ERROR_STATUS', 'TOKENS_FIELDS', 'METRICS', 'GLUE_FILES', 'NLI_LABELS', 'MNLI_FILES', 'PROCESSORS',
-           'MAX_SEQ_LENGTH', 'METRIC_FUNCS', 'AttattrError', 'cli_errors', 'original_flags', 'run_cli', 'atomic_write',
-           'write_json_atomic', 'write_layers_json', 'read_layers_json', 'write_tokens_json', 'read_tokens_json',
-           'InputExample', 'Processor', 'get_processor', 'read_examples', 'group_by_label', 'Features',
-           'special_layouts', 'featurize_tokens', 'featurize', 'featurize_task', 'collate', 'batches', 'accuracy',
-           'mcc', 'pearson', 'metric_value']
+           'MAX_SEQ_LENGTH', 'METRIC_FUNCS', 'AttattrError', 'cli_errors', 'require_flags', 'original_flags', 'run_cli',
+           'atomic_write', 'write_json_atomic', 'write_layers_json', 'read_layers_json', 'write_tokens_json',
+           'read_tokens_json', 'InputExample', 'Processor', 'get_processor', 'read_examples', 'group_by_label',
+           'Features', 'special_layouts', 'featurize_tokens', 'featurize', 'featurize_task', 'collate', 'batches',
+           'accuracy', 'mcc', 'pearson', 'metric_value']
 
 # %% ../nbs/01_data.ipynb #3c1169ae
 class AttattrError(ValueError):
@@ -48,6 +48,14 @@ def cli_errors(prog:str): # the command's name, e.g. 'attattr-tree'
     except (AttattrError, OSError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         sys.exit(CLI_ERROR_STATUS)
+
+# %% ../nbs/01_data.ipynb #c4245fd1
+def require_flags(flags:dict, # flag name → value given (None: missing)
+                  aliases:dict|None=None, # flag name → the other flag that can stand for it, named in the message
+                 ):
+    "Raise `AttattrError` naming the first required command-line flag that is missing."
+    for k, v in flags.items():
+        if v is None: raise AttattrError(f"--{k} is required" + (f" (or --{aliases[k]})" if k in (aliases or {}) else ''))
 
 # %% ../nbs/01_data.ipynb #a403e7de
 def original_flags(argv:list[str], # command-line arguments

@@ -18,7 +18,7 @@ import transformers
 from transformers import AutoModelForSequenceClassification
 import attattr
 from .data import (AttattrError, MAX_SEQ_LENGTH, METRICS, batches, cli_errors, collate, featurize, get_processor, run_cli,
-                          accuracy, mcc, pearson, metric_value,
+                          accuracy, mcc, pearson, metric_value, require_flags,
                           write_json_atomic)
 from .hooks import UnsupportedModelError, hook_model, hooked_forward
 from .models import TINY_WORDS, load_model, load_tokenizer, quiet_hf
@@ -360,8 +360,7 @@ def finetune_run(task_name=None, data_dir=None, model=None, output_dir=None, do_
                  eval_batch_size=EVAL_BATCH_SIZE, max_seq_length=MAX_SEQ_LENGTH, limit=None, device='cpu',
                  progress=True, **train_kw) -> dict:
     "What `attattr-finetune` does: fine-tune (`do_train`) and/or evaluate (`do_eval`) `model` on `task_name`."
-    for k, v in dict(task_name=task_name, data_dir=data_dir, model=model).items():
-        if v is None: raise AttattrError(f"--{k} is required" + (" (or --bert_model)" if k == 'model' else ''))
+    require_flags(dict(task_name=task_name, data_dir=data_dir, model=model), dict(model='bert_model'))
     if not (do_train or do_eval): raise AttattrError("at least one of --do_train and --do_eval is needed")
     if do_train:
         if output_dir is None: raise AttattrError("--output_dir is required with --do_train")

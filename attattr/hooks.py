@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from transformers import AttentionInterface, AttentionMaskInterface
 from transformers.masking_utils import eager_mask
+from .data import AttattrError
 
 # %% auto #0
 __all__ = ['ATTN_IMPL', 'STATE_KWARG', 'DISCOVERY_LEN', 'UnsupportedModelError', 'check_supported', 'HookState',
@@ -21,7 +22,7 @@ __all__ = ['ATTN_IMPL', 'STATE_KWARG', 'DISCOVERY_LEN', 'UnsupportedModelError',
 ATTN_IMPL = "attattr"  # name under which the attention function is registered with transformers
 STATE_KWARG = "attattr"  # keyword argument of `model(...)` carrying the `HookState`
 
-class UnsupportedModelError(ValueError):
+class UnsupportedModelError(AttattrError):
     "A model whose attention does not go through transformers' `AttentionInterface`."
 
 def check_supported(model:nn.Module): # a transformers `PreTrainedModel`

@@ -15,8 +15,8 @@ from torch import nn
 from tqdm import tqdm
 from fastcore.script import call_parse, store_true
 from .data import AttattrError, InputExample, atomic_write, batches, cli_errors, collate, featurize
-from .data import featurize_task, get_processor, mcc, run_cli, write_json_atomic
-from .hooks import HookState, UnsupportedModelError, hooked_forward, num_layers_heads, params_requiring_grad
+from .data import featurize_task, get_processor, mcc, require_flags, run_cli, write_json_atomic
+from .hooks import HookState, hooked_forward, num_layers_heads, params_requiring_grad
 from .attribution import attribute
 from .models import load_model, tiny_model, tiny_tokenizer
 
@@ -521,8 +521,7 @@ def prune_run(task_name:str, data_dir, model, output_dir, method:str='attr', num
     proc = get_processor(task_name)
     if proc.is_regression or proc.metric not in ('acc', 'mcc'):
         raise AttattrError(f"task {task_name!r} is a regression task; head pruning needs class labels")
-    try: m, tok = load_model(model, num_labels=len(proc.labels), device=device)
-    except UnsupportedModelError as e: raise AttattrError(str(e)) from None
+    m, tok = load_model(model, num_labels=len(proc.labels), device=device)
     if tok is None: raise AttattrError(f"{model}: no tokenizer found beside the model")
     imp_feats = featurize_task(task_name, data_dir, tok, importance_split, max_seq_length, limit=num_examples)
     eval_feats = featurize_task(task_name, data_dir, tok, eval_split, max_seq_length)
@@ -571,8 +570,7 @@ def prune_cli(task_name:str=None, # task key, e.g. mnli, sst-2, snli (see `attat
     "Head importance (attribution, Taylor, entropy, confidence, random) and accuracy as heads are pruned."
     with cli_errors('attattr-prune'):
         model = model or model_file
-        for k, v in dict(task_name=task_name, data_dir=data_dir, model=model, output_dir=output_dir).items():
-            if v is None: raise AttattrError(f"--{k} is required" + (" (or --model_file)" if k == 'model' else ''))
+        require_flags(dict(task_name=task_name, data_dir=data_dir, model=model, output_dir=output_dir), dict(model='model_file'))
         if bert_model: print(f"attattr-prune: note: --bert_model {bert_model} is ignored; the architecture comes from {model}", file=sys.stderr)
         res = prune_run(task_name, data_dir, model, output_dir, method, num_examples, batch_size, num_batch, eval_batch_size,
                         seed, importance_split, eval_split, step, max_seq_length, taylor_loss, latency_examples, device)

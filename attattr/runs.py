@@ -15,8 +15,8 @@ from safetensors import safe_open
 from safetensors.torch import save as st_save
 from tqdm.auto import tqdm
 from .data import (AttattrError, MAX_SEQ_LENGTH, atomic_write, cli_errors, collate, featurize, get_processor,
-                          run_cli, write_json_atomic, write_layers_json, write_tokens_json)
-from .hooks import HookState, UnsupportedModelError, hooked_forward, num_layers_heads
+                          require_flags, run_cli, write_json_atomic, write_layers_json, write_tokens_json)
+from .hooks import HookState, hooked_forward, num_layers_heads
 from .models import load_model
 from .attribution import Attribution, FAITHFUL, attribute, quadrature, save_original
 
@@ -268,11 +268,6 @@ def tokens_and_preds(model:nn.Module, # a hooked classifier
     return recs
 
 # %% ../nbs/05_runs.ipynb #15534519
-def _required(**kw):
-    "Raise `AttattrError` naming the first missing required flag."
-    for k, v in kw.items():
-        if v is None: raise AttattrError(f"--{k} is required" + (" (or --model_file)" if k == 'model' else ''))
-
 def _load(model, model_file, bert_model, device, dtype=torch.float32):
     "Load the classifier named by --model/--model_file (with --bert_model's tokenizer/config if needed) onto `device`."
     if model and model_file and model != model_file: raise AttattrError(f"--model {model} and --model_file {model_file} differ; give one")
@@ -283,8 +278,7 @@ def _load(model, model_file, bert_model, device, dtype=torch.float32):
     base = Path(bert_model) if bert_model and Path(bert_model).is_dir() else None
     tok_dir = base if base is not None and path.is_file() and not (path.parent/'vocab.txt').exists() else None
     cfg = base if base is not None and path.is_file() and (base/'config.json').exists() else None
-    try: m, tok = load_model(path, tokenizer=tok_dir, config=cfg, dtype=dtype, device=dev)
-    except UnsupportedModelError as e: raise AttattrError(str(e)) from None
+    m, tok = load_model(path, tokenizer=tok_dir, config=cfg, dtype=dtype, device=dev)
     if tok is None: raise AttattrError(f"{path}: no tokenizer (no vocab.txt beside it): pass --bert_model FOLDER with the base model's tokenizer")
     return m, tok
 
@@ -324,7 +318,8 @@ def attr_cli(task_name:str=None, # task key: mnli, sst-2, rte, ... (see attattr.
             ) -> int: # exit status
     "Self-attention attribution scores of one example (the original generate_attrscore.py) or of a whole split."
     with cli_errors('attattr-attr'):
-        _required(task_name=task_name, data_dir=data_dir, model=model or model_file, output_dir=output_dir)
+        require_flags(dict(task_name=task_name, data_dir=data_dir, model=model or model_file, output_dir=output_dir),
+                      dict(model='model_file'))
         proc = get_processor(task_name)
         dataset = all_examples or num_examples is not None
         if not dataset and not (get_att_attr or get_att_score):
@@ -381,7 +376,8 @@ def tokens_cli(task_name:str=None, # task key: mnli, sst-2, ...
               ) -> int: # exit status
     "Tokens, predicted and gold labels and logits of the first examples (the original get_tokens_and_pred.py)."
     with cli_errors('attattr-tokens'):
-        _required(task_name=task_name, data_dir=data_dir, model=model or model_file, output_dir=output_dir)
+        require_flags(dict(task_name=task_name, data_dir=data_dir, model=model or model_file, output_dir=output_dir),
+                      dict(model='model_file'))
         proc = get_processor(task_name)
         if num_examples < 0: raise AttattrError(f"--num_examples must be ≥ 0, got {num_examples}")
         proc.get_examples(data_dir, split, limit=1)  # the data is there before the model is loaded

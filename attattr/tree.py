@@ -20,7 +20,7 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.patches import FancyArrowPatch
 from networkx.algorithms.flow import build_residual_network, shortest_augmenting_path
 from fastcore.script import call_parse
-from .data import AttattrError, atomic_write, read_layers_json, read_tokens_json, run_cli
+from .data import AttattrError, atomic_write, read_layers_json, read_tokens_json, require_flags, run_cli
 
 # %% auto #0
 __all__ = ['THRESHOLD', 'CLS', 'NORMS', 'OUT', 'OPEN', 'FIXED', 'START_BELOW_TOP', 'CLS_START_BELOW_TOP', 'FONT_SIZE', 'BOX_PAD',
@@ -381,8 +381,7 @@ def tree_cli(attr_file:str=None, # attribution scores: one JSON line per layer, 
              formats:str=','.join(FIGURE_FORMATS), # comma-separated figure formats; .graphml and .json are always written
             ):
     "Build, draw and save the attribution tree of one example from the original's attribution and tokens files."
-    for k,v in dict(attr_file=attr_file, tokens_file=tokens_file).items():
-        if v is None: raise AttattrError(f"--{k} is required")
+    require_flags(dict(attr_file=attr_file, tokens_file=tokens_file))
     for p in tree_files(attr_file, tokens_file, example_index, out, threshold, faithful, formats): print(p)
 
 def attattr_tree():
