@@ -61,7 +61,7 @@ def mine_example(model, # a hooked classifier (`attattr.models.load_model`)
                  features:Features, # one featurized example
                  n_steps:int=MINE_SETTINGS['n_steps'], # integration points m (the original: batch_size × num_batch)
                  method:str=MINE_SETTINGS['method'], # quadrature rule (`attattr.attribution.METHODS`)
-                 internal_batch_size:int|None=MINE_SETTINGS['internal_batch_size'], # points per forward (the original: batch_size)
+                 internal_batch_size:int|None=None, # points per forward (default: `attattr.attribution.POINT_TOKENS` decides)
                  faithful:bool=True, # the original's tie order (see `pattern_record`)
                 ) -> dict:
     "Attribute the predicted class's probability over all layers of one example and return its pattern record."
@@ -108,7 +108,7 @@ def mine_patterns(model, # a hooked classifier (`attattr.models.load_model`)
                   start:int=0, # index of `features[0]` in its split (names the examples in the checkpoint)
                   n_steps:int=MINE_SETTINGS['n_steps'], # integration points m
                   method:str=MINE_SETTINGS['method'], # quadrature rule
-                  internal_batch_size:int|None=MINE_SETTINGS['internal_batch_size'], # points per forward
+                  internal_batch_size:int|None=None, # points per forward (default: `attattr.attribution.POINT_TOKENS` decides)
                   min_tokens:int|None=None, # skip examples with fewer tokens (`SST2_MIN_TOKENS` for SST-2, as the original)
                   faithful:bool=True, # the original's tie order (see `pattern_record`)
                   checkpoint:str|Path|None=None, # JSON-lines file of finished examples: resume from it, append to it

@@ -16,13 +16,14 @@ from .data import AttattrError, write_layers_json
 from .hooks import HookState, hooked_forward, num_layers_heads, params_requiring_grad
 
 # %% auto #0
-__all__ = ['DEFAULT_STEPS', 'DEFAULT_METHOD', 'FAITHFUL', 'METHODS', 'OUTPUTS', 'quadrature', 'Attribution', 'attribute',
-           'top_interactions', 'save_original']
+__all__ = ['DEFAULT_STEPS', 'DEFAULT_METHOD', 'FAITHFUL', 'METHODS', 'OUTPUTS', 'POINT_TOKENS', 'quadrature', 'Attribution',
+           'attribute', 'top_interactions', 'save_original']
 
 # %% ../nbs/04_attribution.ipynb #a1e22bf4
 DEFAULT_STEPS = 20  # integration points: the paper's m
 DEFAULT_METHOD = "gauss_legendre"  # default quadrature: reaches the completeness error of 64 left-Riemann points with ~5 points
-FAITHFUL = dict(n_steps=64, method="riemann_left", internal_batch_size=16)  # the original generate_attrscore.py settings
+FAITHFUL = dict(n_steps=64, method="riemann_left")  # the original generate_attrscore.py settings (its 16 points per
+# forward were a memory limit: chunking changes only the summation order, see `internal_batch_size`)
 METHODS = ("riemann_left", "riemann_right", "riemann_mid", "riemann_trapezoid", "gauss_legendre")
 _ALIASES = {"riemann_middle": "riemann_mid", "gausslegendre": "gauss_legendre", "left": "riemann_left",
             "right": "riemann_right", "mid": "riemann_mid", "trapezoid": "riemann_trapezoid", "gl": "gauss_legendre"}
@@ -89,8 +90,39 @@ def _objective(logits, output):
     if output == "logit": return logits.float()
     raise AttattrError(f"unknown output {output!r}: expected one of {', '.join(OUTPUTS)}")
 
+POINT_TOKENS = 16384  # CPU: default budget of one forward, scaled layers × examples × points × tokens (bounds memory:
+# ≈ 7 GB of saved activations for bert-base in float32). On a GPU all points go in one forward, halved on an
+# out-of-memory error (the size that fitted is kept for the model's later calls); `internal_batch_size` overrides both
+
+def _points_per_forward(model, dev, rows_tokens, m):
+    "Default points per forward for `rows_tokens` = scaled layers × examples × tokens and m points."
+    budget = getattr(model, '_attattr_point_tokens', None) or (POINT_TOKENS if dev.type == 'cpu' else None)
+    return m if budget is None else max(1, min(m, budget // rows_tokens))
+
+def _gradients(model, x, Ls, alphas, weights, bs, tgt, head_mask, base, output, amp, i0):
+    "Σ_k w_k ∂F/∂A at the points for each scaled layer and example (T, b, h, N, N), float64; and F at α = 0 (T, b)."
+    dev, (b, N), T = x['input_ids'].device, x['input_ids'].shape, len(Ls)
+    grads = torch.zeros(T, b, num_layers_heads(model)[1], N, N, dtype=torch.float64, device=dev)
+    tg, f0 = tgt.to(dev).view(1, b, 1, 1), None
+    # one forward/backward per chunk of points for every layer and example at once (`attattr.hooks`); parameters
+    # frozen: the backward stops at the scaled probabilities
+    with params_requiring_grad(model, False), torch.enable_grad():
+        for s in range(0, len(alphas), bs):
+            a, w = alphas[s:s+bs], weights[s:s+bs].to(dev)
+            st = HookState(layers=Ls, alphas=a.float().to(dev), head_mask=head_mask, cls_only=True,
+                           baselines=None if base is None else {l: base[:, l] for l in Ls})
+            with amp: out = hooked_forward(model, x, st)  # (T·b·k, c): layer-major, then example, then point
+            F = _objective(out, output).view(T, b, len(a), -1)
+            F = F.gather(-1, tg.expand(T, b, len(a), 1))[..., 0]  # (T, b, k)
+            gs = torch.autograd.grad(F.sum(), [st.points[l] for l in Ls])  # (b·k, h, N, N) each
+            for t, g in enumerate(gs):
+                grads[t] += (w.view(1, -1, 1, 1, 1) * g.double().view(b, len(a), *g.shape[1:])).sum(1)
+            if i0 is not None and s <= i0 < s + bs: f0 = F[:, :, i0 - s].detach().float().cpu()  # (T, b)
+    return grads, f0
+
+
 def _as_inputs(inputs, device):
-    "A one-example model-input dict (1, n) on `device`, from a dict of tensors/lists or an `attattr.data.Features`."
+    "A one-example model-input dict (1, n) on `device`, cropped to its real tokens, from a dict of tensors/lists or `Features`."
     if not isinstance(inputs, dict):
         inputs = {k: getattr(inputs, k) for k in ('input_ids', 'attention_mask', 'token_type_ids') if getattr(inputs, k, None) is not None}
     out = {}
@@ -99,96 +131,115 @@ def _as_inputs(inputs, device):
         v = torch.as_tensor(v)
         out[k] = (v[None] if v.dim() == 1 else v).to(device)
     if 'input_ids' not in out: raise AttattrError("inputs need 'input_ids'")
-    if out['input_ids'].shape[0] != 1: raise AttattrError(f"attribute takes one example, got a batch of {out['input_ids'].shape[0]}")
+    if out['input_ids'].shape[0] != 1:
+        raise AttattrError(f"an inputs dict holds one example, got a batch of {out['input_ids'].shape[0]}: pass a list of examples")
     out.setdefault('attention_mask', torch.ones_like(out['input_ids']))
     n = int(out['attention_mask'][0].sum())
     if not bool(out['attention_mask'][0, :n].all()): raise AttattrError("attention_mask must be ones then zeros (right padding)")
     return {k: v[:, :n] for k, v in out.items()}  # padding never changes real tokens' results: run the real tokens only
 
+def _as_batch(examples, device, pad_id=0):
+    "Model inputs (b, N) of one or more examples, right-padded to the longest, and their real lengths."
+    xs = [_as_inputs(e, device) for e in examples]
+    if not xs: raise AttattrError("no examples to attribute")
+    if len({frozenset(x) for x in xs}) > 1: raise AttattrError("the examples must all have the same input fields")
+    ns = [x['input_ids'].shape[1] for x in xs]
+    N = max(ns)
+    def pad(v, k): return nn.functional.pad(v, (0, N - v.shape[1]), value=pad_id if k == 'input_ids' else 0)
+    return {k: torch.cat([pad(x[k], k) for x in xs]) for k in xs[0]}, ns
+
 def _record(model, inputs, head_mask, amp):
-    "Logits (c,) and attention probabilities (L, h, N, N) of a plain forward."
+    "Logits (b, c) and attention probabilities (b, L, h, N, N) of a plain forward."
     st = HookState(record=True, head_mask=head_mask)
     with torch.no_grad(), amp: logits = hooked_forward(model, inputs, st)
-    return logits[0].float(), torch.cat(st.probs).float()
+    return logits.float(), torch.stack(st.probs, 1).float()
 
 def _baselines(model, inputs, baselines, head_mask, amp, att):
-    "Per-layer baseline probabilities (L, h, N, N), or None for the zero baseline, and the baseline's name."
+    "Per-example, per-layer baseline probabilities (b or 1, L, h, N, N), or None for the zero baseline, and the baseline's name."
     if baselines is None or (isinstance(baselines, str) and baselines == 'zero'): return None, 'zero'
     if isinstance(baselines, str) and baselines == 'pos':
         emb = model.get_input_embeddings().weight
         zeros = torch.zeros(*inputs['input_ids'].shape, emb.shape[1], dtype=emb.dtype, device=emb.device)
         x = {k: v for k, v in inputs.items() if k != 'input_ids'} | dict(inputs_embeds=zeros)
         return _record(model, x, head_mask, amp)[1], 'pos'
-    if isinstance(baselines, dict):
+    if isinstance(baselines, str): raise AttattrError(f"unknown baselines {baselines!r}: expected 'zero', 'pos', an input or attention tensors")
+    if att.shape[0] > 1: raise AttattrError("a list of examples takes baselines None, 'zero' or 'pos'; attribute one example at a time for others")
+    if isinstance(baselines, dict) or hasattr(baselines, 'input_ids'):
         x = _as_inputs(baselines, inputs['input_ids'].device)
         if x['input_ids'].shape != inputs['input_ids'].shape:
             raise AttattrError(f"baseline input has shape {tuple(x['input_ids'].shape)}, the input {tuple(inputs['input_ids'].shape)}")
         return _record(model, x, head_mask, amp)[1], 'input'
     b = torch.as_tensor(baselines).to(att)
-    if b.shape != att.shape: raise AttattrError(f"baseline attentions have shape {tuple(b.shape)}, expected {tuple(att.shape)}")
-    return b, 'tensor'
+    if b.shape != att.shape[1:]: raise AttattrError(f"baseline attentions have shape {tuple(b.shape)}, expected {tuple(att.shape[1:])}")
+    return b[None], 'tensor'
 
 # %% ../nbs/04_attribution.ipynb #5f5127f2
 def attribute(model:nn.Module, # a classifier hooked by `attattr.hooks.hook_model` (e.g. from `load_model`)
-              inputs, # one example: dict of `input_ids`/`attention_mask`/`token_type_ids` ((n,) or (1, n)), or `Features`
+              inputs, # one example: dict of `input_ids`/`attention_mask`/`token_type_ids` ((n,) or (1, n)), or
+                      # `Features`; or a list of them, attributed together (padded to the longest) → a list of results
               layers:list|None=None, # layers to attribute (default all)
               n_steps:int=DEFAULT_STEPS, # integration points m
               method:str=DEFAULT_METHOD, # quadrature rule, one of `METHODS`
-              target:int|None=None, # class to attribute; default the predicted class
+              target=None, # class to attribute (an int, or one per example); default the predicted class
               output:str="prob", # F: the target's 'prob' (the paper's), 'logit' or 'log_prob'
               baselines=None, # None/'zero' (the paper's), 'pos' (position+segment embeddings only, the original's dead
                               # option), a second input (dict, same length) or attention tensors (L, h, N, N)
-              internal_batch_size:int|None=None, # points per forward (default all m at once)
+              internal_batch_size:int|None=None, # points per forward (default: see `POINT_TOKENS`)
               return_convergence_delta:bool=True, # compute the completeness residual per layer
-              head_mask:torch.Tensor|None=None, # (L, h) 0/1 mask applied in every forward (pruned heads)
-              tokens:list|None=None, # token strings to keep with the result
+              head_mask:torch.Tensor|None=None, # (L, h), or (b, L, h) per example: 0/1 mask applied in every forward
+              tokens:list|None=None, # token strings to keep with the result (a list per example for a list)
               tokenizer=None, # or a tokenizer to make them from `input_ids`
               autocast_dtype:torch.dtype|None=None, # e.g. torch.bfloat16: autocast forward/backward, fp32 accumulation
-             ) -> Attribution:
-    "Self-attention attribution of one example: integrated gradients over each layer's attention probabilities."
+             ) -> Attribution|list[Attribution]:
+    "Self-attention attribution: integrated gradients over each layer's attention probabilities, of one or more examples."
+    many = isinstance(inputs, (list, tuple))
+    examples = list(inputs) if many else [inputs]
     dev = next(model.parameters()).device
-    x = _as_inputs(inputs, dev)
-    n = x['input_ids'].shape[1]  # real tokens
+    x, ns = _as_batch(examples, dev, getattr(model.config, 'pad_token_id', None) or 0)
+    b, N = x['input_ids'].shape
     L, H = num_layers_heads(model)
     layers = list(range(L)) if layers is None else [int(l) for l in layers]
     if bad := [l for l in layers if not 0 <= l < L]: raise AttattrError(f"layers {bad} out of range for a {L}-layer model")
+    Ls = sorted(set(layers))  # scaled together in every forward
     if output not in OUTPUTS: _objective(torch.zeros(1, 1), output)
     amp = torch.autocast(dev.type, dtype=autocast_dtype) if autocast_dtype else nullcontext()
     alphas, weights = quadrature(method, n_steps)
-    logits, att = _record(model, x, head_mask, amp)  # (c,), (L, h, N, N)
-    tgt = int(logits.argmax()) if target is None else int(target)
-    if not 0 <= tgt < logits.shape[-1]: raise AttattrError(f"target {target} out of range for {logits.shape[-1]} classes")
-    base, base_name = _baselines(model, x, baselines, head_mask, amp, att)
+    logits, att = _record(model, x, head_mask, amp)  # (b, c), (b, L, h, N, N)
+    tgts = list(target) if isinstance(target, (list, tuple)) else [target] * b
+    if len(tgts) != b: raise AttattrError(f"{len(tgts)} targets for {b} examples")
+    tgt = torch.tensor([int(logits[i].argmax()) if t is None else int(t) for i, t in enumerate(tgts)])  # (b,)
+    if bad := [t for t in tgt.tolist() if not 0 <= t < logits.shape[-1]]:
+        raise AttattrError(f"target {bad[0]} out of range for {logits.shape[-1]} classes")
+    base, base_name = _baselines(model, x, baselines, head_mask, amp, att)  # (b or 1, L, h, N, N)
     # the α = 0 point gives F(baseline) for the completeness residual; add it when the rule lacks it
     need0 = return_convergence_delta and not bool((alphas == 0).any())
     if need0: alphas, weights = torch.cat([alphas.new_zeros(1), alphas]), torch.cat([weights.new_zeros(1), weights])
     i0 = int((alphas == 0).nonzero()[0]) if return_convergence_delta else None
-    bs = internal_batch_size or len(alphas)
-    attrs, f0 = [], []
-    # parameters frozen: the backward stops at the hooked probabilities
-    with params_requiring_grad(model, False), torch.enable_grad():
-        for l in layers:
-            b_l = None if base is None else base[l:l+1]  # (1, h, N, N)
-            grad = torch.zeros_like(att[l], dtype=torch.float64)  # (h, N, N)
-            for s in range(0, len(alphas), bs):
-                a, w = alphas[s:s+bs], weights[s:s+bs]
-                st = HookState(target_layer=l, alphas=a.float().to(dev), baseline=b_l, head_mask=head_mask)
-                with amp: F = _objective(hooked_forward(model, x, st), output)[:, tgt]  # (m,)
-                g, = torch.autograd.grad(F.sum(), st.points)  # (m, h, N, N)
-                grad += (w.to(dev).view(-1, 1, 1, 1) * g.double()).sum(0)
-                if i0 is not None and s <= i0 < s + bs: f0.append(F[i0 - s].detach().float())
-            diff = att[l] - (0. if b_l is None else b_l[0].float())  # (h, N, N)
-            attrs.append((diff.double() * grad).float().cpu())
-    attributions = torch.stack(attrs)  # (layers, h, n, n)
-    res = Attribution(attributions, att.cpu(), layers, logits.cpu(), tgt, output, _ALIASES.get(method, method),
-                      int(n_steps), baseline=base_name)
-    if return_convergence_delta:
-        res.f_baseline = torch.stack(f0).cpu()
-        res.delta = attributions.double().sum((1, 2, 3)).float() - (res.f_input - res.f_baseline)
-    if tokens is None and tokenizer is not None: tokens = tokenizer.convert_ids_to_tokens(x['input_ids'][0, :n].tolist())
-    if tokens is None and hasattr(inputs, 'tokens'): tokens = list(inputs.tokens)
-    res.tokens = None if tokens is None else list(tokens)[:n]
-    return res
+    T, bs = len(Ls), internal_batch_size or _points_per_forward(model, dev, len(Ls) * b * N, len(alphas))
+    while True:
+        try: grads, f0 = _gradients(model, x, Ls, alphas, weights, bs, tgt, head_mask, base, output, amp, i0); break
+        except torch.OutOfMemoryError:  # a GPU: halve the points per forward and keep the size that fits
+            if internal_batch_size or bs == 1: raise
+            bs = (bs + 1) // 2
+            model._attattr_point_tokens = len(Ls) * b * N * bs
+            if dev.type == 'cuda': torch.cuda.empty_cache()
+    diff = att[:, Ls] - (0. if base is None else base[:, Ls].float())  # (b, T, h, N, N)
+    attrs = (diff.double() * grads.transpose(0, 1)).float().cpu()  # (b, T, h, N, N)
+    idx = [Ls.index(l) for l in layers]
+    toks = tokens if many and tokens is not None else [tokens] * b
+    res = []
+    for i, (e, n) in enumerate(zip(examples, ns)):
+        r = Attribution(attrs[i, idx, :, :n, :n], att[i, :, :, :n, :n].contiguous().cpu(), layers, logits[i].cpu(), int(tgt[i]),
+                        output, _ALIASES.get(method, method), int(n_steps), baseline=base_name)
+        if return_convergence_delta:
+            r.f_baseline = f0[idx, i]
+            r.delta = r.attributions.double().sum((1, 2, 3)).float() - (r.f_input - r.f_baseline)
+        tk = toks[i]
+        if tk is None and tokenizer is not None: tk = tokenizer.convert_ids_to_tokens(x['input_ids'][i, :n].tolist())
+        if tk is None and hasattr(e, 'tokens'): tk = e.tokens
+        r.tokens = None if tk is None else list(tk)[:n]
+        res.append(r)
+    return res if many else res[0]
 
 # %% ../nbs/04_attribution.ipynb #1bdbc326
 def top_interactions(res:Attribution, # an attribution result

@@ -38,42 +38,57 @@ def check_supported(model:nn.Module): # a transformers `PreTrainedModel`
 @dataclass
 class HookState:
     "What `attattr_attention` does in one forward, and what it recorded."
-    target_layer:int|None=None # layer whose probabilities are replaced by α-scaled copies
-    alphas:torch.Tensor|None=None # (m,) scale factors for the target layer
-    baseline:torch.Tensor|None=None # (1, h, q, k) baseline probabilities of the target layer; None = zero baseline
+    layers:list|None=None # layers whose probabilities are replaced by α-scaled copies, all in this one forward
+    alphas:torch.Tensor|None=None # (m,) scale factors α of the integration points
+    baselines:dict|None=None # layer -> (b, h, q, k) baseline probabilities B per example; None (or a missing layer) = zero
     head_mask:torch.Tensor|None=None # (layers, heads), or (b, layers, heads) per example: 0/1 (or any weight) multiplying each head's probabilities
     record:bool=False # keep the post-softmax probabilities of every layer in `probs`
     keep_context:bool=False # keep per-head contexts `A·V` (b, h, q, d) with `retain_grad` in `contexts`
+    cls_only:bool=False # after the last layer's attention block keep position 0 only (set by `hooked_forward` when exact)
     probs:list=field(default_factory=list) # recorded probabilities, one (b, h, q, k) tensor per layer
     contexts:list=field(default_factory=list) # recorded contexts, one (b, h, q, d) tensor per layer
-    points:torch.Tensor|None=None # the target layer's scaled probabilities (m, h, q, k), a leaf requiring grad
+    points:dict=field(default_factory=dict) # layer -> its integration points (b·m, h, q, k), a leaf requiring grad
     calls:int=0 # attention calls seen in this forward = the index of the next layer
+    rows:torch.Tensor|None=None # (R,) the example each hidden-state row belongs to, once rows were added for `layers`
+    examples:int=0 # b: the examples in the batch (the clean rows)
+    num_layers:int=0 # L, set by `hooked_forward`
     seen:list|None=None # if a list, the attention modules called are appended to it (used by `hook_model`)
+
+    @property
+    def targets(self) -> list:
+        "The scaled layers in increasing order."
+        return sorted(set(self.layers or []))
 
     def reset(self):
         "Clear what a previous forward recorded."
-        self.probs,self.contexts,self.points,self.calls = [],[],None,0
+        self.probs,self.contexts,self.points,self.calls,self.rows = [],[],{},0,None
         return self
 
 # %% ../nbs/02_hooks.ipynb #b751b188
-def _scaled_points(p, st):
-    "The target layer's integration points `B + α(A − B)`, a leaf requiring grad."
-    a = st.alphas.to(p.dtype).view(-1, 1, 1, 1)  # (m, 1, 1, 1)
-    b = 0. if st.baseline is None else st.baseline.to(p)  # (1, h, q, k)
-    return (b + a * (p.detach() - b)).requires_grad_(True)  # (m, h, q, k)
+def _scaled_points(p, st, layer):
+    "Layer `layer`'s integration points `B + α(A − B)` for each example's clean probabilities `p` (b, h, q, k): a leaf."
+    a = st.alphas.to(p.dtype).view(1, -1, 1, 1, 1)  # (1, m, 1, 1, 1)
+    b = (st.baselines or {}).get(layer)
+    b = 0. if b is None else b.to(p)[:, None]  # (b, 1, h, q, k)
+    pts = b + a * (p.detach()[:, None] - b)  # (b, m, h, q, k)
+    return pts.reshape(-1, *p.shape[1:]).requires_grad_(True)  # (b·m, h, q, k), example-major
 
-def _layer_mask(mask, layer, p):
-    "Layer `layer`'s rows of a (L, h) or per-example (b, L, h) head mask, shaped to multiply `p` (b, h, q, k)."
-    m = (mask[layer] if mask.dim() == 2 else mask[:, layer]).to(p)  # (h,) or (b, h)
+def _per_row(x, st, R):
+    "`x` (b, ...) indexed to the R hidden-state rows when rows were added for integration points."
+    return x if st is None or st.rows is None or x.shape[0] in (1, R) else x[st.rows.to(x.device)]
+
+def _layer_mask(mask, layer, p, st=None):
+    "Layer `layer`'s rows of a (L, h) or per-example (b, L, h) head mask, shaped to multiply `p` (R, h, q, k)."
+    m = (mask[layer] if mask.dim() == 2 else _per_row(mask[:, layer], st, p.shape[0])).to(p)  # (h,) or (R, h)
     if m.shape[-1] != p.shape[1] or (m.dim() == 2 and m.shape[0] not in (1, p.shape[0])):
         raise ValueError(f"head_mask of shape {tuple(mask.shape)} does not fit layer {layer}'s probabilities of shape "
                          f"{tuple(p.shape)} (batch, heads, q, k); a pruned model needs a mask of its remaining heads")
     return m.view(-1, p.shape[1], 1, 1)
 
 def attattr_attention(module:nn.Module, # the attention module calling us
-                      query:torch.Tensor, # (b, h, q, d)
-                      key:torch.Tensor, # (b, h, k, d)
-                      value:torch.Tensor, # (b, h, k, d)
+                      query:torch.Tensor, # (R, h, q, d)
+                      key:torch.Tensor, # (R, h, k, d)
+                      value:torch.Tensor, # (R, h, k, d)
                       attention_mask:torch.Tensor|None, # additive float mask (b, 1, q, k), or None
                       scaling:float|None=None, # score scale, default d**-0.5
                       dropout:float=0.0, # attention dropout (only active in training mode)
@@ -81,21 +96,25 @@ def attattr_attention(module:nn.Module, # the attention module calling us
     "Eager attention that scales, masks and records as the `HookState` in `kwargs['attattr']` says."
     st = kwargs.get(STATE_KWARG)
     if scaling is None: scaling = query.size(-1) ** -0.5
-    scores = torch.matmul(query, key.transpose(2, 3)) * scaling  # (b, h, q, k)
-    if attention_mask is not None: scores = scores + attention_mask
-    p = nn.functional.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)  # (b, h, q, k)
+    scores = torch.matmul(query, key.transpose(2, 3)) * scaling  # (R, h, q, k)
+    if attention_mask is not None: scores = scores + _per_row(attention_mask, st, scores.shape[0])
+    p = nn.functional.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)  # (R, h, q, k)
     p = nn.functional.dropout(p, p=dropout, training=module.training)
     if st is not None:
         layer = st.calls; st.calls += 1
         if st.seen is not None: st.seen.append(module)
         if st.record: st.probs.append(p.detach())
-        if layer == st.target_layer: p = st.points = _scaled_points(p[:1], st)  # (m, h, q, k)
-        if st.head_mask is not None: p = p * _layer_mask(st.head_mask, layer, p)
-    ctx = torch.matmul(p, value)  # (b or m, h, q, d)
+        if layer in st.targets:  # the last b·m rows are copies of the clean rows (see `_add_point_rows`): scale them
+            bm = st.examples * len(st.alphas)
+            clean = p[-bm:].view(st.examples, -1, *p.shape[1:])[:, 0]  # (b, h, q, k)
+            pts = st.points[layer] = _scaled_points(clean, st, layer)  # (b·m, h, q, k)
+            p = torch.cat([p[:-bm], pts]) if p.shape[0] > bm else pts
+        if st.head_mask is not None: p = p * _layer_mask(st.head_mask, layer, p, st)
+    ctx = torch.matmul(p, value)  # (R, h, q, d)
     if st is not None and st.keep_context:
         if ctx.requires_grad: ctx.retain_grad()
         st.contexts.append(ctx)
-    return ctx.transpose(1, 2).contiguous(), p  # (b, q, h, d), (b, h, q, k)
+    return ctx.transpose(1, 2).contiguous(), p  # (R, q, h, d), (R, h, q, k)
 
 AttentionInterface.register(ATTN_IMPL, attattr_attention)
 AttentionMaskInterface.register(ATTN_IMPL, eager_mask)
@@ -109,14 +128,36 @@ def num_layers_heads(model:nn.Module) -> tuple[int, int]:
     if L is None or H is None: raise UnsupportedModelError(f"cannot read layer/head counts from the {c.model_type!r} config")
     return L, H
 
-def _expand_target_input(module, args, kwargs):
-    "Forward pre-hook of attention modules: repeat the target layer's input once per α (batch 1 → m)."
+def _add_point_rows(module, args, kwargs):
+    "Forward pre-hook of every transformer layer: before a scaled layer, append m copies of each example's clean row."
     st = kwargs.get(STATE_KWARG)
-    if st is None or st.target_layer is None or st.calls != st.target_layer: return None
-    m = len(st.alphas)
-    def rep(x):  # hidden states (1, n, d) → (m, n, d); masks (4-D) and everything else broadcast as they are
-        return x.expand(m, *x.shape[1:]) if torch.is_tensor(x) and x.dim() == 3 and x.shape[0] == 1 else x
-    return tuple(rep(a) for a in args), {k: rep(v) for k, v in kwargs.items()}
+    if st is None or st.calls not in (ts := st.targets): return None
+    h = args[0] if args else kwargs['hidden_states']  # (R, n, D): the first b rows are the clean ones
+    b, m, last = st.examples, len(st.alphas), st.calls == ts[-1]
+    ex = torch.arange(b, device=h.device)
+    rows = ex if st.rows is None else st.rows  # (R,)
+    # the clean rows are only needed until the last scaled layer; after it every row is an integration point
+    keep, rows = (h[b:], rows[b:]) if last else (h, rows)
+    new = h[:b].repeat_interleave(m, 0)  # (b·m, n, D), example-major
+    h = torch.cat([keep, new]) if keep.shape[0] else new  # (R', n, D)
+    st.rows = torch.cat([rows, ex.repeat_interleave(m)])  # (R',)
+    if args: return (h,) + tuple(args[1:]), kwargs
+    return args, kwargs | dict(hidden_states=h)
+
+def _cls_only_output(module, args, kwargs, output):
+    "Forward hook of the last layer's attention block: keep position 0 only, so the rest of the layer runs on one row."
+    st = kwargs.get(STATE_KWARG)
+    if st is None or not st.cls_only or st.calls != st.num_layers: return None
+    return (output[0][:, :1],) + tuple(output[1:]) if isinstance(output, tuple) else output[:, :1]
+
+def _layer_of(model, names, mod):
+    "The transformer layer holding attention module `mod` (the `ModuleList` item above it), and its child on the way."
+    parts = names[mod].split('.')
+    for k in range(len(parts) - 1, 0, -1):
+        if isinstance(model.get_submodule('.'.join(parts[:k - 1])), nn.ModuleList):
+            return model.get_submodule('.'.join(parts[:k])), model.get_submodule('.'.join(parts[:k + 1]))
+    raise UnsupportedModelError(f"unsupported model type {model.config.model_type!r}: its attention module "
+                                f"{names[mod]!r} is not inside a list of layers")
 
 @contextmanager
 def params_requiring_grad(model:nn.Module, # any module
@@ -129,34 +170,53 @@ def params_requiring_grad(model:nn.Module, # any module
     finally:
         for p, f in zip(model.parameters(), flags): p.requires_grad_(f)
 
-DISCOVERY_LEN = 2  # tokens of the dummy input `hook_model` runs to find the attention modules
+DISCOVERY_LEN = 4  # tokens of the dummy inputs `hook_model` runs to find the attention modules and check `cls_only`
+
+def _dummy(model, n=DISCOVERY_LEN):
+    "A one-example dummy input of `n` distinct tokens."
+    ids = (torch.arange(n) + 1)[None] % model.config.vocab_size
+    ids = ids.to(next(model.parameters()).device)
+    return dict(input_ids=ids, attention_mask=torch.ones_like(ids))
 
 def hook_model(model:nn.Module) -> nn.Module:
     "Switch `model` to the attattr attention function, in eval mode (dropout off); raises if it cannot be hooked."
     check_supported(model)
     if model.config._attn_implementation != ATTN_IMPL: model.set_attn_implementation(ATTN_IMPL)
     model.eval()
-    if not getattr(model, '_attattr_hooked', False):
-        # find the modules that call the attention function, so the target layer's input can be repeated per α
-        st = HookState(seen=[])
-        dev = next(model.parameters()).device
-        ids = torch.zeros(1, DISCOVERY_LEN, dtype=torch.long, device=dev)
-        with torch.no_grad(): model(input_ids=ids, attention_mask=torch.ones_like(ids), **{STATE_KWARG: st})
-        if not st.seen: raise UnsupportedModelError(f"unsupported model type {model.config.model_type!r}: no layer called the attention hook")
-        for mod in dict.fromkeys(st.seen): mod.register_forward_pre_hook(_expand_target_input, with_kwargs=True)
-        model._attattr_hooked = True
+    if getattr(model, '_attattr_hooked', False): return model
+    st = HookState(seen=[])  # which modules call the attention function, in layer order
+    with torch.no_grad(): model(**_dummy(model), **{STATE_KWARG: st})
+    if not st.seen: raise UnsupportedModelError(f"unsupported model type {model.config.model_type!r}: no layer called the attention hook")
+    names = {m: n for n, m in model.named_modules()}
+    for layer in dict.fromkeys(_layer_of(model, names, a)[0] for a in st.seen):
+        layer.register_forward_pre_hook(_add_point_rows, with_kwargs=True)
+    # the last layer past its attention block on position 0 only: kept if the logits do not change (a [CLS] classifier)
+    block = _layer_of(model, names, st.seen[-1])[1]
+    handle = block.register_forward_hook(_cls_only_output, with_kwargs=True)
+    L, x = len(st.seen), _dummy(model)
+    with torch.no_grad():
+        full = model(**x, **{STATE_KWARG: HookState(num_layers=L)}).logits
+        try: cut = model(**x, **{STATE_KWARG: HookState(num_layers=L, cls_only=True)}).logits
+        except (RuntimeError, IndexError): cut = None
+    model._attattr_cls_only = cut is not None and cut.shape == full.shape and torch.allclose(full, cut, rtol=1e-4, atol=1e-5)
+    if not model._attattr_cls_only: handle.remove()
+    model._attattr_hooked = True
     return model
 
 def hooked_forward(model:nn.Module, # a model passed through `hook_model`
-                   inputs:dict, # model inputs (`input_ids`, `attention_mask`, ...)
+                   inputs:dict, # model inputs (`input_ids`, `attention_mask`, ...), b examples
                    state:HookState|None=None, # what to scale, mask and record
                   ) -> torch.Tensor:
     "Run `model(**inputs)` through the hooks and return the logits; checks every layer went through the hook."
     state = (state or HookState()).reset()
-    if model.config._attn_implementation != ATTN_IMPL: hook_model(model)
+    if model.config._attn_implementation != ATTN_IMPL or not getattr(model, '_attattr_hooked', False): hook_model(model)
     keep = {k:v for k,v in inputs.items() if k in ('input_ids','attention_mask','token_type_ids','inputs_embeds','position_ids')}
-    logits = model(**keep, **{STATE_KWARG: state}).logits
     L = num_layers_heads(model)[0]
+    if bad := [l for l in state.targets if not 0 <= l < L]: raise ValueError(f"layers {bad} out of range for a {L}-layer model")
+    if state.targets and state.alphas is None: raise ValueError("scaling layers needs alphas")
+    state.num_layers, state.examples = L, keep.get('input_ids', keep.get('inputs_embeds')).shape[0]
+    state.cls_only = state.cls_only and model._attattr_cls_only
+    logits = model(**keep, **{STATE_KWARG: state}).logits
     if state.calls != L:
         raise UnsupportedModelError(f"unsupported model type {model.config.model_type!r}: the attention hook ran "
                                     f"{state.calls} times for {L} layers, so its results would be wrong")

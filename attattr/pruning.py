@@ -79,7 +79,7 @@ def planted_head_model(layer:int=0, # layer of the one head that can carry infor
     return model.eval(), feats
 
 # %% ../nbs/08_pruning.ipynb #b9288ac5
-ATTR_SETTINGS = dict(n_steps=20, method='riemann_left', internal_batch_size=20)  # prune_head_with_attr.py: m = batch_size·num_batch = 20×1 left-Riemann points
+ATTR_SETTINGS = dict(n_steps=20, method='riemann_left')  # prune_head_with_attr.py: m = batch_size·num_batch = 20×1 left-Riemann points
 TAYLOR_BATCH_SIZE = 32  # prune_head_with_taylor.py's importance batch size
 NORM_EPS = 1e-20  # epsilon of the Taylor script's per-layer L2 normalisation
 DEFAULT_SEED = 42  # the original scripts' seed
@@ -111,7 +111,7 @@ def attr_importance(model:nn.Module, # a classifier hooked by `attattr.hooks.hoo
                     features, # labelled `Features` (the original: the first 200 dev examples)
                     n_steps:int=ATTR_SETTINGS['n_steps'], # integration points m
                     method:str=ATTR_SETTINGS['method'], # quadrature rule (the original: left Riemann sum)
-                    internal_batch_size:int=ATTR_SETTINGS['internal_batch_size'], # points per forward
+                    internal_batch_size:int|None=None, # points per forward (default: `attattr.attribution.POINT_TOKENS` decides)
                     progress:bool=True, # show a progress bar
                    ) -> torch.Tensor:
     "Attribution head importance (L, H): Σ over examples of each head's largest attribution score for the gold label."
@@ -461,7 +461,7 @@ def effectiveness_curve(model:nn.Module, # a classifier hooked by `attattr.hooks
                         ks=None, # heads pruned per layer (default 0 … H)
                         n_steps:int=ATTR_SETTINGS['n_steps'], # integration points of the attribution
                         method:str=ATTR_SETTINGS['method'], # quadrature rule
-                        internal_batch_size:int=ATTR_SETTINGS['internal_batch_size'], # points per forward
+                        internal_batch_size:int|None=None, # points per forward (default: `attattr.attribution.POINT_TOKENS` decides)
                         progress:bool=True, # show a progress bar
                        ) -> dict:
     "Accuracy against k when the top-k / bottom-k heads of every layer, ranked per example by attribution or by attention, are pruned."
@@ -528,7 +528,7 @@ def prune_run(task_name:str, data_dir, model, output_dir, method:str='attr', num
     _examples(imp_feats, f"--importance_split {importance_split!r}", need_labels='attr' in methods or (taylor_loss and 'taylor' in methods))
     _examples(eval_feats, f"--eval_split {eval_split!r}")
     imps = {meth: head_importance(meth, m, imp_feats, batch_size=batch_size, seed=seed, faithful=not taylor_loss,
-                                  progress=progress, n_steps=batch_size * num_batch, internal_batch_size=batch_size)
+                                  progress=progress, n_steps=batch_size * num_batch)
             for meth in methods}
     rows = pruning_curves(m, eval_feats, imps, step=step, batch_size=eval_batch_size, metric=proc.metric,
                           latency_features=eval_feats[:latency_examples] if latency_examples else None, progress=progress)

@@ -21,11 +21,16 @@ from .models import load_model
 from .attribution import Attribution, FAITHFUL, attribute, quadrature, save_original
 
 # %% auto #0
-__all__ = ['SHARD_SIZE', 'RUN_FILE', 'SHARD_DIR', 'TARGETS', 'TOKENS_EXAMPLES', 'index_path', 'read_index', 'split_index',
-           'rank_world', 'model_fingerprint', 'attribute_split', 'iter_split_results', 'load_split_results',
-           'tokens_and_preds', 'attr_cli', 'attattr_attr', 'tokens_cli', 'attattr_tokens']
+__all__ = ['ORIGINAL_BATCH_SIZE', 'EXAMPLES_PER_CALL', 'SHARD_SIZE', 'RUN_FILE', 'SHARD_DIR', 'TARGETS', 'TOKENS_EXAMPLES',
+           'index_path', 'read_index', 'split_index', 'rank_world', 'model_fingerprint', 'attribute_split',
+           'iter_split_results', 'load_split_results', 'tokens_and_preds', 'attr_cli', 'attattr_attr', 'tokens_cli',
+           'attattr_tokens']
 
 # %% ../nbs/05_runs.ipynb #247c9e41
+ORIGINAL_BATCH_SIZE = 16  # generate_attrscore.py's --batch_size (points per forward); m = 16 × --num_batch 4
+EXAMPLES_PER_CALL = dict(cpu=1, cuda=16)  # examples `attribute_split` attributes together, per device type: on a GPU
+# 16 MNLI-length examples per call run ~4× faster per example than one at a time (bench/RESULTS.md); on a CPU batching
+# gains nothing and padding costs
 SHARD_SIZE = 8  # examples per shard file: a kill loses at most this many finished examples (they are redone)
 RUN_FILE = 'run.json'  # the run's settings
 SHARD_DIR = 'shards'  # sub-folder of the shard files
@@ -156,12 +161,15 @@ def attribute_split(model:nn.Module, # a hooked classifier (`attattr.models.load
                     save_attentions:bool=True, # also store the attention probabilities (L, H, n, n)
                     shard_size:int=SHARD_SIZE, # examples per shard file
                     progress:bool=True, # show a tqdm progress bar
+                    examples_per_call:int|None=None, # examples attributed together, shortest first (default `EXAMPLES_PER_CALL`)
                     **attribute_kwargs, # passed to `attattr.attribution.attribute` (n_steps, method, layers, ...)
                    ) -> dict:
     "Attribute the examples `start..start+num_examples` of a split into `output_dir`, resuming what is there."
     out, proc = Path(output_dir), get_processor(task_name)
     r, ws = rank_world(rank, world_size)
     if shard_size < 1: raise AttattrError(f"shard_size must be at least 1, got {shard_size}")
+    k = examples_per_call or EXAMPLES_PER_CALL.get(next(model.parameters()).device.type, 1)
+    if k < 1: raise AttattrError(f"examples_per_call must be at least 1, got {examples_per_call}")
     if target not in TARGETS and not isinstance(target, int): raise AttattrError(f"target {target!r}: expected one of {TARGETS} or a class id")
     if target == 'gold' and proc.labels is None: raise AttattrError(f"target 'gold' needs a classification task, {task_name!r} is a regression")
     exs = proc.get_examples(data_dir, split)
@@ -197,17 +205,19 @@ def attribute_split(model:nn.Module, # a hooked classifier (`attattr.models.load
     buf = []
     bar = tqdm(total=len(share), initial=len(share) - len(todo), disable=not progress, position=r,
                desc=f"{proc.name} {split}" + (f" rank {r}/{ws}" if ws > 1 else ''), unit='ex')
+    if k > 1: todo, feats = map(list, zip(*sorted(zip(todo, feats), key=lambda t: len(t[1].input_ids)))) if todo else ([], [])
     try:
-        for i, f in zip(todo, feats):
-            tgt = f.label if target == 'gold' else None if target == 'pred' else int(target)
-            res = attribute(model, f, target=tgt, **attribute_kwargs)
-            rec = dict(index=i, guid=f.guid, tokens=res.tokens, pred=labels[res.pred_label] if labels else float(res.logits[0]),
-                       gold=exs[i].label, target=res.target, f_input=res.f_input,
-                       delta=None if res.delta is None else res.delta.tolist(), logits=res.logits.tolist())
-            buf.append((rec, dict(attributions=res.attributions, attentions=res.attentions if save_attentions else None,
-                                  logits=res.logits, delta=res.delta, f_baseline=res.f_baseline)))
-            if len(buf) >= shard_size: _write_shard(out, r, buf)
-            bar.update()
+        for s in range(0, len(todo), k):  # k examples of similar length per call: little padding
+            fs = feats[s:s + k]
+            tgts = [f.label if target == 'gold' else None if target == 'pred' else int(target) for f in fs]
+            for i, f, res in zip(todo[s:s + k], fs, attribute(model, fs, target=tgts, **attribute_kwargs)):
+                rec = dict(index=i, guid=f.guid, tokens=res.tokens, pred=labels[res.pred_label] if labels else float(res.logits[0]),
+                           gold=exs[i].label, target=res.target, f_input=res.f_input,
+                           delta=None if res.delta is None else res.delta.tolist(), logits=res.logits.tolist())
+                buf.append((rec, dict(attributions=res.attributions, attentions=res.attentions if save_attentions else None,
+                                      logits=res.logits, delta=res.delta, f_baseline=res.f_baseline)))
+                if len(buf) >= shard_size: _write_shard(out, r, buf)
+                bar.update()
     finally:
         _write_shard(out, r, buf)  # also on Ctrl-C or an error: what is finished is kept
         bar.close()
@@ -300,18 +310,20 @@ def attr_cli(task_name:str=None, # task key: mnli, sst-2, rte, ... (see attattr.
              example_index:int=5, # the dev example to explain (single-example mode)
              get_att_attr:bool=False, # write attr_zero_base_exp{i}.json (attribution scores)
              get_att_score:bool=False, # write att_score_zero_base_exp{i}.json (attention probabilities)
-             batch_size:int=FAITHFUL['internal_batch_size'], # integration points per forward
-             num_batch:int=FAITHFUL['n_steps'] // FAITHFUL['internal_batch_size'], # forwards per layer: m = batch_size × num_batch
+             batch_size:int=ORIGINAL_BATCH_SIZE, # the original's points per forward: m = batch_size × num_batch
+             num_batch:int=FAITHFUL['n_steps'] // ORIGINAL_BATCH_SIZE, # the original's forwards per layer
              max_seq_length:int=MAX_SEQ_LENGTH, # most tokens per example
              seed:int=42, # random seed (the computation is deterministic; kept for the original's flag)
              method:str=FAITHFUL['method'], # quadrature rule: riemann_left (the original), riemann_right, riemann_mid, riemann_trapezoid, gauss_legendre
              n_steps:int=None, # integration points m (default batch_size × num_batch)
+             internal_batch_size:int=None, # points per forward of all layers (default: attattr.attribution.POINT_TOKENS decides)
              target:str='pred', # class attributed: pred (the original), gold, or a class id
              split:str='dev', # the split: dev, train, dev_mismatched, ...
              all_examples:bool=False, # dataset mode: attribute every example of the split into shards
              num_examples:int=None, # dataset mode: attribute this many examples from --start
              start:int=0, # dataset mode: first example index
              shard_size:int=SHARD_SIZE, # dataset mode: examples per shard file
+             examples_per_call:int=None, # dataset mode: examples attributed together (default: 1 on a CPU, 16 on a GPU)
              device:str='cpu', # torch device, e.g. cpu, cuda, cuda:1
              bf16:bool=False, # bfloat16 autocast for the forward and backward passes
              quiet:bool=False, # no progress bar
@@ -331,11 +343,11 @@ def attr_cli(task_name:str=None, # task key: mnli, sst-2, rte, ... (see attattr.
         ex = proc.get_examples(data_dir, split, limit=1) if dataset else _check_index(proc, data_dir, split, example_index)
         torch.manual_seed(seed)
         mod, tok = _load(model, model_file, bert_model, device)
-        kw = dict(n_steps=m, method=method, internal_batch_size=batch_size, autocast_dtype=torch.bfloat16 if bf16 else None)
+        kw = dict(n_steps=m, method=method, internal_batch_size=internal_batch_size, autocast_dtype=torch.bfloat16 if bf16 else None)
         if dataset:
             s = attribute_split(mod, tok, proc.name, data_dir, output_dir, split, start, None if all_examples else num_examples,
                                 target=tgt, max_seq_length=max_seq_length, save_attentions=get_att_score,
-                                shard_size=shard_size, progress=not quiet, **kw)
+                                shard_size=shard_size, progress=not quiet, examples_per_call=examples_per_call, **kw)
             print(f"{output_dir}: rank {s['rank']}/{s['world_size']}: {s['attributed']} examples attributed, "
                   f"{s['resumed']} already there, of {s['examples']}")
             return 0

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'bench'))
 import reference as R
 from attattr.attribution import FAITHFUL, attribute
-from attattr.data import featurize, get_processor, read_layers_json
+from attattr.data import collate, featurize, get_processor, read_layers_json
 from attattr.models import load_model
 from attattr.runs import load_split_results
 
@@ -74,33 +74,52 @@ def machine(threads) -> str:
 def sync(device):
     if torch.device(device).type == 'cuda': torch.cuda.synchronize()
 
-def random_bert(device, layers=12, hidden=768, heads=12, lengths=(32, 128), m=20, repeats=3):
-    "Reference (float32) vs attattr (float32, bfloat16 autocast) on a random BERT classifier, m left-Riemann points."
+def random_bert(device, layers=12, hidden=768, heads=12, m=20, repeats=3, batch_sizes=(1, 8, 32), ref_examples=3,
+                internal_batch_size=None):
+    "A random bert-base-sized classifier on the MNLI dev examples: reference vs attattr (fp32, bf16), ms per example."
     from transformers import BertConfig, BertForSequenceClassification
     from attattr.hooks import hook_model
     torch.manual_seed(0)
     cfg = BertConfig(num_hidden_layers=layers, hidden_size=hidden, num_attention_heads=heads, intermediate_size=4 * hidden,
-                     num_labels=3)
+                     num_labels=3)  # vocabulary 30522: bert-base-uncased's, which the MiniLM tokenizer also uses
     model = hook_model(BertForSequenceClassification(cfg).to(device))
     ref_model = R.wrap(model)
-    name = torch.cuda.get_device_name() if torch.device(device).type == 'cuda' else machine(torch.get_num_threads())
-    print(f"random BERT classifier, {layers} layers × {heads} heads, hidden {hidden}, on {device} ({name}); "
-          f"m = {m} left-Riemann points in one batch")
-    print(f"{'n':>5} {'reference s':>12} {'attattr fp32 s':>15} {'ratio':>6} {'rel diff':>9} {'attattr bf16 s':>15} {'ratio':>6} {'bf16 vs fp32':>13}")
-    for n in lengths:
-        g = torch.Generator().manual_seed(n)
-        ids = torch.randint(1000, cfg.vocab_size, (1, n), generator=g)
-        x = dict(input_ids=ids, attention_mask=torch.ones_like(ids), token_type_ids=torch.zeros_like(ids))
-        xr = {k: torch.nn.functional.pad(v, (0, 128 - n)).to(device) for k, v in x.items()}  # the original pads to 128
+    tok = load_model(MODEL)[1]
+    exs = get_processor('mnli').get_examples(DATA)
+    feats = featurize(exs, tok, ['contradiction', 'entailment', 'neutral'])
+    ns = [len(f.input_ids) for f in feats]
+    dev = torch.device(device)
+    name = torch.cuda.get_device_name(dev) if dev.type == 'cuda' else machine(torch.get_num_threads())
+    print(f"random BERT classifier, {layers} layers × {heads} heads, hidden {hidden}, on {device} ({name}), torch "
+          f"{torch.__version__}; m = {m} left-Riemann points, all layers; MNLI dev_matched: {len(feats)} examples, "
+          f"{min(ns)}–{max(ns)} tokens (mean {sum(ns) / len(ns):.1f})")
+    kw = dict(n_steps=m, method='riemann_left', internal_batch_size=internal_batch_size)
+    def best(fn):
+        fn()  # warm-up
+        out = []
+        for _ in range(repeats): sync(device); t, r = timed(fn); sync(device); out.append((t, r))
+        return min(out, key=lambda t: t[0])
+    print(f"\n(a) one example at a time; reference: padded to 128, the whole model per layer, one batch of {m} points")
+    print(f"{'example':>8} {'n':>4} {'reference s':>12} {'fp32 s':>9} {'ratio':>6} {'rel diff':>9} {'bf16 s':>9} {'ratio':>6} {'bf16 vs fp32':>13}")
+    for i in [pick(feats, n) for n in (15, 35, 70)][:ref_examples]:
+        f = feats[i]
+        xr = {k: v.to(device) for k, v in collate([f], pad_to=128).items() if k != 'labels'}
         def ref():
             with torch.device(device): return R.reference_attribution(ref_model, xr, m, 1).cpu()
-        def ours(dt=None): return attribute(model, x, n_steps=m, method='riemann_left', autocast_dtype=dt).attributions
-        def best(fn):
-            fn(); out = []  # warm-up
-            for _ in range(repeats): sync(device); t, r = timed(fn); sync(device); out.append((t, r))
-            return min(out, key=lambda t: t[0])
-        (tr, rr), (t32, r32), (t16, r16) = best(ref), best(ours), best(lambda: ours(torch.bfloat16))
-        print(f"{n:>5} {tr:>12.3f} {t32:>15.3f} {tr / t32:>6.1f} {rel(r32, rr):>9.1e} {t16:>15.3f} {tr / t16:>6.1f} {rel(r16, r32):>13.1e}")
+        (tr, rr), (t32, r32), (t16, r16) = best(ref), best(lambda: attribute(model, f, **kw).attributions), \
+            best(lambda: attribute(model, f, autocast_dtype=torch.bfloat16, **kw).attributions)
+        print(f"{i:>8} {ns[i]:>4} {tr:>12.4f} {t32:>9.4f} {tr / t32:>6.1f} {rel(r32, rr):>9.1e} {t16:>9.4f} {tr / t16:>6.1f} {rel(r16, r32):>13.1e}")
+    print(f"\n(b) all {len(feats)} examples, in batches of b examples of similar length (sorted by length); ms per example")
+    print(f"{'b':>4} {'fp32 ms':>9} {'bf16 ms':>9} {'peak GiB bf16':>14}")
+    order = sorted(range(len(feats)), key=lambda i: ns[i])
+    for b in batch_sizes:
+        groups = [[feats[i] for i in order[s:s + b]] for s in range(0, len(order), b)]
+        def run(dt): return [attribute(model, g, autocast_dtype=dt, **kw) for g in groups]
+        t32 = best(lambda: run(None))[0]
+        if dev.type == 'cuda': torch.cuda.reset_peak_memory_stats(dev)
+        t16 = best(lambda: run(torch.bfloat16))[0]
+        peak = torch.cuda.max_memory_allocated(dev) / 2**30 if dev.type == 'cuda' else float('nan')
+        print(f"{b:>4} {1e3 * t32 / len(feats):>9.2f} {1e3 * t16 / len(feats):>9.2f} {peak:>14.1f}")
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -115,11 +134,14 @@ def main(argv=None):
     ap.add_argument('--layers', type=int, default=12, help='--random_bert: layers')
     ap.add_argument('--hidden', type=int, default=768, help='--random_bert: hidden size (heads = hidden / 64)')
     ap.add_argument('--n_steps', type=int, default=20, help='--random_bert: integration points m')
+    ap.add_argument('--batch_sizes', default='1,8,32', help='--random_bert: examples per attribute call, comma-separated')
+    ap.add_argument('--internal_batch_size', type=int, default=None, help='--random_bert: points per forward (default: attattr decides)')
     a = ap.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
     threads = torch.get_num_threads()
     if a.random_bert:
-        return random_bert(a.device, a.layers, a.hidden, max(1, a.hidden // 64), m=a.n_steps, repeats=a.repeats)
+        return random_bert(a.device, a.layers, a.hidden, max(1, a.hidden // 64), m=a.n_steps, repeats=a.repeats,
+                           batch_sizes=[int(b) for b in a.batch_sizes.split(',')], internal_batch_size=a.internal_batch_size)
     sections = set(a.sections.split(','))
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), TOKENIZERS_PARALLELISM='false',
                HF_HUB_OFFLINE='1', TRANSFORMERS_VERBOSITY='error')

@@ -85,3 +85,19 @@ def test_unsupported_families_raise(family):
     if family == 'longformer': kw |= dict(attention_window=4, pad_token_id=1, bos_token_id=0, eos_token_id=2, sep_token_id=2)
     m = AutoModelForSequenceClassification.from_config(AutoConfig.for_model(family, **kw))
     with pytest.raises(UnsupportedModelError, match=f"unsupported model type '{family}'"): hook_model(m)
+
+@pytest.mark.parametrize('family', ['bert', 'roberta', 'distilbert', 'albert', 'electra', 'mobilebert'])
+def test_batch_of_examples_equals_one_by_one(family):
+    "Examples of different lengths in one call (padded rows, per-example targets and head masks) = one at a time."
+    model = tiny_model(family)
+    L, H = num_layers_heads(model)
+    xs = [dict(input_ids=torch.tensor([2, 10, 11, 12, 3, 13, 3])), dict(input_ids=torch.tensor([2, 14, 15, 3, 16])),
+          dict(input_ids=torch.tensor([2, 17, 3]))]
+    masks = torch.ones(len(xs), L, H); masks[1, 0, 1] = 0; masks[2, -1, 0] = 0
+    kw = dict(n_steps=4, layers=[L - 1, 0], internal_batch_size=3)  # unsorted layers, two chunks of points
+    batch = attribute(model, xs, target=[None, 1, 0], head_mask=masks, **kw)
+    for x, t, mk, r in zip(xs, [None, 1, 0], masks, batch):
+        one = attribute(model, x, target=t, head_mask=mk, **kw)
+        assert r.target == one.target and r.layers == [L - 1, 0]
+        torch.testing.assert_close(r.attributions, one.attributions, rtol=1e-4, atol=1e-5 * one.attributions.abs().max().item())
+        torch.testing.assert_close(r.delta, one.delta, rtol=1e-3, atol=1e-6)
