@@ -28,8 +28,8 @@ __all__ = ['ORIGINAL_BATCH_SIZE', 'EXAMPLES_PER_CALL', 'SHARD_SIZE', 'RUN_FILE',
 
 # %% ../nbs/05_runs.ipynb #247c9e41
 ORIGINAL_BATCH_SIZE = 16  # generate_attrscore.py's --batch_size (points per forward); m = 16 × --num_batch 4
-EXAMPLES_PER_CALL = dict(cpu=1, cuda=16)  # examples `attribute_split` attributes together, per device type: on a GPU
-# 16 MNLI-length examples per call run ~4× faster per example than one at a time (bench/RESULTS.md); on a CPU batching
+EXAMPLES_PER_CALL = dict(cpu=1, cuda=8)  # examples `attribute_split` attributes together, per device type: on an
+# H100, 8 MNLI examples per call take 16 ms each in bfloat16, one at a time 41 ms (bench/RESULTS.md); on a CPU batching
 # gains nothing and padding costs
 SHARD_SIZE = 8  # examples per shard file: a kill loses at most this many finished examples (they are redone)
 RUN_FILE = 'run.json'  # the run's settings
@@ -323,7 +323,7 @@ def attr_cli(task_name:str=None, # task key: mnli, sst-2, rte, ... (see attattr.
              num_examples:int=None, # dataset mode: attribute this many examples from --start
              start:int=0, # dataset mode: first example index
              shard_size:int=SHARD_SIZE, # dataset mode: examples per shard file
-             examples_per_call:int=None, # dataset mode: examples attributed together (default: 1 on a CPU, 16 on a GPU)
+             examples_per_call:int=None, # dataset mode: examples attributed together (default: 1 on a CPU, 8 on a GPU)
              device:str='cpu', # torch device, e.g. cpu, cuda, cuda:1
              bf16:bool=False, # bfloat16 autocast for the forward and backward passes
              quiet:bool=False, # no progress bar
