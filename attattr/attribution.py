@@ -90,9 +90,10 @@ def _objective(logits, output):
     if output == "logit": return logits.float()
     raise AttattrError(f"unknown output {output!r}: expected one of {', '.join(OUTPUTS)}")
 
-POINT_TOKENS = 16384  # CPU: default budget of one forward, scaled layers × examples × points × tokens (bounds memory:
-# ≈ 7 GB of saved activations for bert-base in float32). On a GPU all points go in one forward, halved on an
-# out-of-memory error (the size that fitted is kept for the model's later calls); `internal_batch_size` overrides both
+POINT_TOKENS = 8192  # CPU: default budget of one forward, scaled layers × examples × points × tokens (bounds memory:
+# ≈ 2 GB of saved activations for bert-base in float32; larger chunks were not faster, bench/RESULTS.md). On a GPU
+# all points go in one forward, halved on an out-of-memory error (the size that fitted is kept for the model's later
+# calls). `internal_batch_size` overrides both
 
 def _points_per_forward(model, dev, rows_tokens, m):
     "Default points per forward for `rows_tokens` = scaled layers × examples × tokens and m points."
