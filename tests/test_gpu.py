@@ -44,3 +44,11 @@ def test_gpu_split_run(both, tmp_path):
     g, c = load_split_results(tmp_path/'g'), load_split_results(tmp_path/'c')
     assert sorted(g) == sorted(c) == list(range(20))
     for i in c: assert rel(g[i].attributions, c[i].attributions) <= TOL
+
+def test_gpu_bf16_weights(both):
+    "A model loaded in bfloat16 keeps the [CLS]-only shortcut and stays close to float32."
+    cpu, gpu, feats = both
+    half = load_model(MINILM, device='cuda', dtype=torch.bfloat16)[0]
+    assert half._attattr_cls_only
+    for f in feats[:3]:
+        assert rel(attribute(half, f, n_steps=8).attributions, attribute(gpu, f, n_steps=8).attributions) <= BF16_TOL
