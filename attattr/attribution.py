@@ -201,6 +201,9 @@ def attribute(model:nn.Module, # a classifier hooked by `attattr.hooks.hook_mode
     L, H = num_layers_heads(model)
     layers = list(range(L)) if layers is None else [int(l) for l in layers]
     if bad := [l for l in layers if not 0 <= l < L]: raise AttattrError(f"layers {bad} out of range for a {L}-layer model")
+    if not layers: raise AttattrError("layers is empty: name at least one layer (None = all)")
+    if internal_batch_size is not None and internal_batch_size < 1:
+        raise AttattrError(f"internal_batch_size must be ≥ 1 (or None), got {internal_batch_size}")
     Ls = sorted(set(layers))  # scaled together in every forward
     if output not in OUTPUTS: _objective(torch.zeros(1, 1), output)
     amp = torch.autocast(dev.type, dtype=autocast_dtype) if autocast_dtype else nullcontext()
