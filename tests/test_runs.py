@@ -147,3 +147,16 @@ def test_cli_bad_input_console_script(setup, tmp_path):
     p = subprocess.run([str(BIN/script), *bad_cmd(setup, tmp_path/'out', args)], capture_output=True, text=True, env=env(), timeout=120)
     assert (p.returncode, p.stderr.count('\n')) == (2, 1) and p.stderr.startswith(msg.format(d=setup)), p.stderr
     assert not (tmp_path/'out').exists()
+
+def test_dataset_cli_batched_equals_single(setup, tmp_path, monkeypatch):
+    "--examples_per_call (several examples per attribute call) and --internal_batch_size change nothing but the cost."
+    common = ['--task_name', 'sst-2', '--data_dir', setup/'data', '--model', setup/'model', '--num_examples', '5',
+              '--n_steps', '8', '--quiet']
+    assert cli(monkeypatch, 'attattr-attr', *common, '--output_dir', tmp_path/'one') == 0
+    assert cli(monkeypatch, 'attattr-attr', *common, '--examples_per_call', '3', '--internal_batch_size', '3',
+               '--output_dir', tmp_path/'three') == 0
+    one, three = load_split_results(tmp_path/'one'), load_split_results(tmp_path/'three')
+    assert sorted(one) == sorted(three) == list(range(5))
+    for i in one:
+        torch.testing.assert_close(three[i].attributions, one[i].attributions, rtol=1e-4,
+                                   atol=1e-5 * one[i].attributions.abs().max().item())
