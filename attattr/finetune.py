@@ -21,15 +21,15 @@ from .data import (AttattrError, MAX_SEQ_LENGTH, METRICS, batches, cli_errors, c
                           accuracy, mcc, pearson, metric_value, require_flags,
                           write_json_atomic)
 from .hooks import UnsupportedModelError, hook_model, hooked_forward
-from .models import TINY_WORDS, load_model, load_tokenizer, quiet_hf
+from .models import TINY_WORDS, get_device, load_model, load_tokenizer, quiet_hf
 
 # %% auto #0
 __all__ = ['LEARNING_RATE', 'NUM_TRAIN_EPOCHS', 'TRAIN_BATCH_SIZE', 'EVAL_BATCH_SIZE', 'WARMUP_PROPORTION', 'SEED', 'BETAS',
            'ADAM_EPS', 'WEIGHT_DECAY', 'NO_DECAY', 'MAX_GRAD_NORM', 'OPTIMIZERS', 'PACKAGED_MODELS', 'TRAINING_FILE',
            'METRIC_NAMES', 'SAVE_DTYPES', 'KEYWORD', 'seed_everything', 'warmup_linear', 'num_train_steps', 'BertAdam',
            'param_groups', 'make_optimizer', 'resolve_model', 'describe_model', 'load_base', 'task_loss', 'predict',
-           'evaluate', 'keyword_task', 'check_output_dir', 'save_finetuned', 'get_device', 'finetune', 'finetune_run',
-           'finetune_cli', 'attattr_finetune']
+           'evaluate', 'keyword_task', 'check_output_dir', 'save_finetuned', 'finetune', 'finetune_run', 'finetune_cli',
+           'attattr_finetune']
 
 # %% ../nbs/10_finetune.ipynb #420f895e
 LEARNING_RATE = 5e-5  # the original's --learning_rate
@@ -275,14 +275,6 @@ def _check_args(lr, epochs, batch_size, eval_batch_size, warmup, max_seq_length,
         if not ok: raise AttattrError(f"--{name} must be {want}, got {v}")
     if optimizer not in OPTIMIZERS: raise AttattrError(f"--optimizer must be one of {list(OPTIMIZERS)}, got {optimizer!r}")
     if save_dtype not in SAVE_DTYPES: raise AttattrError(f"--save_dtype must be one of {list(SAVE_DTYPES)}, got {save_dtype!r}")
-
-def get_device(device:str|torch.device='cpu') -> torch.device:
-    "`device` as a `torch.device`, or an `AttattrError` if it is malformed or not available here."
-    try: d = torch.device(device)
-    except (RuntimeError, TypeError) as e: raise AttattrError(f"--device {device!r}: {e}".splitlines()[0]) from None
-    if d.type == 'cuda' and not torch.cuda.is_available(): raise AttattrError(f"--device {device}: CUDA is not available")
-    if d.type == 'mps' and not torch.backends.mps.is_available(): raise AttattrError(f"--device {device}: MPS is not available")
-    return d
 
 def _optimizer_record(optimizer, t_total) -> dict:
     return dict(name=optimizer, betas=list(BETAS), eps=ADAM_EPS, weight_decay=WEIGHT_DECAY, no_decay=list(NO_DECAY),

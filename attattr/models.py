@@ -20,7 +20,7 @@ from .hooks import hook_model, num_layers_heads, check_supported, UnsupportedMod
 # %% auto #0
 __all__ = ['TINY_WORDS', 'SPECIAL_TOKENS', 'TINY_SIZES', 'ORIGINAL_LAYER_NORM_EPS', 'HEAD_DIM', 'tiny_vocab', 'tiny_tokenizer',
            'tiny_config', 'tiny_model', 'quiet_hf', 'convert_original_state_dict', 'config_from_state_dict',
-           'load_tokenizer', 'load_model']
+           'load_tokenizer', 'get_device', 'load_model']
 
 # %% ../nbs/03_models.ipynb #30a5e2b7
 TINY_WORDS = ("the a an is are was were be not no yes i you he she it we they do did know don ' t um lot of camping "
@@ -149,6 +149,14 @@ def load_tokenizer(path:str|Path): # HF directory or tokenizer folder, or a `voc
         return AutoTokenizer.from_pretrained(str(p))
     except Exception as e: raise AttattrError(f"{p}: cannot load the tokenizer ({type(e).__name__}: {e})".splitlines()[0]) from e
 
+def get_device(device:str|torch.device='cpu') -> torch.device:
+    "`device` as a `torch.device`, or an `AttattrError` if it is malformed or not available here."
+    try: d = torch.device(device)
+    except (RuntimeError, TypeError) as e: raise AttattrError(f"device {device!r}: {e}".splitlines()[0]) from None
+    if d.type == 'cuda' and not torch.cuda.is_available(): raise AttattrError(f"device {device!r}: CUDA is not available")
+    if d.type == 'mps' and not torch.backends.mps.is_available(): raise AttattrError(f"device {device!r}: MPS is not available")
+    return d
+
 def load_model(path:str|Path, # HF directory, or an original-format `.bin`/`.pt`/`.safetensors` state dict
                num_labels:int|None=None, # expected number of labels (checked, never silently re-initialised)
                tokenizer:str|Path|None=None, # tokenizer folder or vocab.txt; default: `path` itself, or a vocab.txt beside the file
@@ -157,7 +165,7 @@ def load_model(path:str|Path, # HF directory, or an original-format `.bin`/`.pt`
                device:str|torch.device='cpu', # where to put the model
               ):
     "Load a hooked sequence classifier (eval mode) and its tokenizer."
-    p = Path(path)
+    p, device = Path(path), get_device(device)
     if not p.exists(): raise AttattrError(f"{p}: model path not found")
     model = _load_hf(p, num_labels, dtype) if p.is_dir() else _load_original(p, num_labels, config, dtype)
     tok_path = tokenizer or (p if p.is_dir() else p.parent/'vocab.txt')

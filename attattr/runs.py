@@ -282,13 +282,10 @@ def _load(model, model_file, bert_model, device, dtype=torch.float32):
     "Load the classifier named by --model/--model_file (with --bert_model's tokenizer/config if needed) onto `device`."
     if model and model_file and model != model_file: raise AttattrError(f"--model {model} and --model_file {model_file} differ; give one")
     path = Path(model or model_file)
-    try: dev = torch.device(device)
-    except RuntimeError: raise AttattrError(f"--device {device!r}: not a torch device") from None
-    if dev.type == 'cuda' and not torch.cuda.is_available(): raise AttattrError(f"--device {device}: CUDA is not available here")
     base = Path(bert_model) if bert_model and Path(bert_model).is_dir() else None
     tok_dir = base if base is not None and path.is_file() and not (path.parent/'vocab.txt').exists() else None
     cfg = base if base is not None and path.is_file() and (base/'config.json').exists() else None
-    m, tok = load_model(path, tokenizer=tok_dir, config=cfg, dtype=dtype, device=dev)
+    m, tok = load_model(path, tokenizer=tok_dir, config=cfg, dtype=dtype, device=device)
     if tok is None: raise AttattrError(f"{path}: no tokenizer (no vocab.txt beside it): pass --bert_model FOLDER with the base model's tokenizer")
     return m, tok
 

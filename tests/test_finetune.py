@@ -254,7 +254,7 @@ def test_bad_input_writes_nothing(task, base, tmp_path):
              (dict(epochs=0), "--num_train_epochs must be >= 1"),
              (dict(batch_size=0), "--train_batch_size must be >= 1"), (dict(warmup=1.5), "--warmup_proportion"),
              (dict(limit=0), "--limit must be >= 1"), (dict(optimizer='sgd'), "--optimizer must be one of"),
-             (dict(save_dtype='int8'), "--save_dtype must be one of"), (dict(device='tpu:x'), "--device")]
+             (dict(save_dtype='int8'), "--save_dtype must be one of"), (dict(device='tpu:x'), "device 'tpu:x'")]
     if not torch.cuda.is_available(): cases.append((dict(device='cuda'), "CUDA is not available"))
     for kw, msg in cases:
         args = dict(model=base, task_name='sst-2', data_dir=task, output_dir=out, progress=False) | kw
