@@ -219,7 +219,7 @@ def attribute(model:nn.Module, # a classifier hooked by `attattr.hooks.hook_mode
     need0 = return_convergence_delta and not bool((alphas == 0).any())
     if need0: alphas, weights = torch.cat([alphas.new_zeros(1), alphas]), torch.cat([weights.new_zeros(1), weights])
     i0 = int((alphas == 0).nonzero()[0]) if return_convergence_delta else None
-    T, bs = len(Ls), internal_batch_size or _points_per_forward(model, dev, len(Ls) * b * N, len(alphas))
+    bs = internal_batch_size or _points_per_forward(model, dev, len(Ls) * b * N, len(alphas))
     while True:
         try: grads, f0 = _gradients(model, x, Ls, alphas, weights, bs, tgt, head_mask, base, output, amp, i0); break
         except torch.OutOfMemoryError:  # a GPU: halve the points per forward and keep the size that fits
