@@ -186,8 +186,8 @@ def hook_model(model:nn.Module) -> nn.Module:
     if model.config._attn_implementation != ATTN_IMPL: model.set_attn_implementation(ATTN_IMPL)
     model.eval()
     if getattr(model, '_attattr_hooked', False): return model
-    st = HookState(seen=[])  # which modules call the attention function, in layer order
-    with torch.no_grad(): model(**_dummy(model), **{STATE_KWARG: st})
+    st, x = HookState(seen=[]), _dummy(model)  # which modules call the attention function, in layer order
+    with torch.no_grad(): model(**x, **{STATE_KWARG: st})
     if not st.seen: raise UnsupportedModelError(f"unsupported model type {model.config.model_type!r}: no layer called the attention hook")
     names = {m: n for n, m in model.named_modules()}
     for layer in dict.fromkeys(_layer_of(model, names, a)[0] for a in st.seen):
@@ -195,7 +195,7 @@ def hook_model(model:nn.Module) -> nn.Module:
     # the last layer past its attention block on position 0 only: kept if the logits do not change (a [CLS] classifier)
     block = _layer_of(model, names, st.seen[-1])[1]
     handle = block.register_forward_hook(_cls_only_output, with_kwargs=True)
-    L, x = len(st.seen), _dummy(model)
+    L = len(st.seen)
     with torch.no_grad():
         full = model(**x, **{STATE_KWARG: HookState(num_layers=L)}).logits
         try: cut = model(**x, **{STATE_KWARG: HookState(num_layers=L, cls_only=True)}).logits

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT/'bench'))
 import reference as R
 from attattr.attribution import DEFAULT_METHOD, DEFAULT_STEPS, FAITHFUL, attribute
 from attattr.data import collate, featurize, get_processor, read_layers_json
-from attattr.models import load_model
+from attattr.models import load_model, load_tokenizer
 from attattr.runs import load_split_results
 
 MODEL = ROOT/'examples'/'models'/'minilm-l6-nli'  # 6 layers × 12 heads, hidden 384
@@ -91,9 +91,8 @@ def random_bert(device, layers=12, hidden=768, heads=12, m=20, repeats=3, batch_
                      num_labels=3)  # vocabulary 30522: bert-base-uncased's, which the MiniLM tokenizer also uses
     model = hook_model(BertForSequenceClassification(cfg).to(device))
     ref_model = R.wrap(model)
-    tok = load_model(MODEL)[1]
-    exs = get_processor('mnli').get_examples(DATA)
-    feats = featurize(exs, tok, ['contradiction', 'entailment', 'neutral'])
+    proc = get_processor('mnli')
+    feats = featurize(proc.get_examples(DATA), load_tokenizer(MODEL), proc.labels)
     ns = [len(f.input_ids) for f in feats]
     dev = torch.device(device)
     name = torch.cuda.get_device_name(dev) if dev.type == 'cuda' else machine(torch.get_num_threads())

@@ -16,10 +16,10 @@ def rel(a, b): return ((a - b).abs().max() / b.abs().max()).item()
 @pytest.fixture(scope='module')
 def both():
     (cpu, tok), gpu = load_model(need(MINILM)), load_model(MINILM, device='cuda')[0]
-    return cpu, gpu, featurize_task('mnli', need(MNLI), tok, limit=12)
+    return cpu, gpu, tok, featurize_task('mnli', need(MNLI), tok, limit=12)
 
 def test_gpu_equals_cpu_and_reference(both):
-    cpu, gpu, feats = both
+    cpu, gpu, _, feats = both
     f = feats[4]
     on_gpu, on_cpu = attribute(gpu, f, **FAITHFUL), attribute(cpu, f, **FAITHFUL)
     assert rel(on_gpu.attributions, on_cpu.attributions) <= TOL
@@ -28,7 +28,7 @@ def test_gpu_equals_cpu_and_reference(both):
     assert rel(on_gpu.attributions, ref) <= TOL
 
 def test_gpu_batch_and_bf16(both):
-    cpu, gpu, feats = both
+    cpu, gpu, _, feats = both
     batch = attribute(gpu, feats, n_steps=8)
     half = attribute(gpu, feats, n_steps=8, autocast_dtype=torch.bfloat16)
     for f, r, h in zip(feats, batch, half):
@@ -37,8 +37,7 @@ def test_gpu_batch_and_bf16(both):
         assert rel(h.attributions, r.attributions) <= BF16_TOL
 
 def test_gpu_split_run(both, tmp_path):
-    cpu, gpu, feats = both
-    tok = load_model(MINILM)[1]
+    cpu, gpu, tok, feats = both
     attribute_split(gpu, tok, "mnli", MNLI, tmp_path/"g", num_examples=20, n_steps=4, progress=False)  # 8 per call
     attribute_split(cpu, tok, 'mnli', MNLI, tmp_path/'c', num_examples=20, n_steps=4, progress=False)  # 1 per call
     g, c = load_split_results(tmp_path/'g'), load_split_results(tmp_path/'c')
@@ -47,7 +46,7 @@ def test_gpu_split_run(both, tmp_path):
 
 def test_gpu_bf16_weights(both):
     "A model loaded in bfloat16 keeps the [CLS]-only shortcut and stays close to float32."
-    cpu, gpu, feats = both
+    cpu, gpu, _, feats = both
     half = load_model(MINILM, device='cuda', dtype=torch.bfloat16)[0]
     assert half._attattr_cls_only
     for f in feats[:3]:
