@@ -116,8 +116,9 @@ def _gradients(model, x, Ls, alphas, weights, bs, tgt, head_mask, base, output, 
             F = _objective(out, output).view(T, b, len(a), -1)
             F = F.gather(-1, tg.expand(T, b, len(a), 1))[..., 0]  # (T, b, k)
             gs = torch.autograd.grad(F.sum(), [st.points[l] for l in Ls])  # (b·k, h, N, N) each
-            for t, g in enumerate(gs):
-                grads[t] += (w.view(1, -1, 1, 1, 1) * g.double().view(b, len(a), *g.shape[1:])).sum(1)
+            for t, g in enumerate(gs):  # g: (b·k, h, q, N); q = 1 for the last layer with `cls_query`, where only
+                # the [CLS] query row is read and the other rows' gradients are zero
+                grads[t, :, :, :g.shape[-2]] += (w.view(1, -1, 1, 1, 1) * g.double().view(b, len(a), *g.shape[1:])).sum(1)
             if i0 is not None and s <= i0 < s + bs: f0 = F[:, :, i0 - s].detach().float().cpu()  # (T, b)
     return grads, f0
 

@@ -7,6 +7,7 @@ Docs: https://attattr.github.io/attattr/hooks.html.md"""
 # %% ../nbs/02_hooks.ipynb #69f95740
 from __future__ import annotations
 from contextlib import contextmanager
+from functools import partial
 from dataclasses import dataclass, field
 import torch
 from torch import nn
@@ -42,17 +43,19 @@ class HookState:
     alphas:torch.Tensor|None=None # (m,) scale factors α of the integration points
     baselines:dict|None=None # layer -> (b, h, q, k) baseline probabilities B per example; None (or a missing layer) = zero
     head_mask:torch.Tensor|None=None # (layers, heads), or (b, layers, heads) per example: 0/1 (or any weight) multiplying each head's probabilities
-    record:bool=False # keep the post-softmax probabilities of every layer in `probs`
+    record:bool=False # keep the post-softmax probabilities of every layer in `probs` (in forwards without `layers`)
     keep_context:bool=False # keep per-head contexts `A·V` (b, h, q, d) with `retain_grad` in `contexts`
     cls_only:bool=False # after the last layer's attention block keep position 0 only (set by `hooked_forward` when exact)
+    cls_query:bool=False # with `cls_only`, the last layer's query and output projection on position 0 only (likewise)
     probs:list=field(default_factory=list) # recorded probabilities, one (b, h, q, k) tensor per layer
     contexts:list=field(default_factory=list) # recorded contexts, one (b, h, q, d) tensor per layer
     points:dict=field(default_factory=dict) # layer -> its integration points (b·m, h, q, k), a leaf requiring grad
     calls:int=0 # attention calls seen in this forward = the index of the next layer
     rows:torch.Tensor|None=None # (R,) the example each hidden-state row belongs to, once rows were added for `layers`
     examples:int=0 # b: the examples in the batch (the clean rows)
+    padded:bool=True # whether any example has padding; if not, the (all-zero) attention mask is skipped
     num_layers:int=0 # L, set by `hooked_forward`
-    seen:list|None=None # if a list, the attention modules called are appended to it (used by `hook_model`)
+    seen:list|None=None # if a list, `(module, (query, key, value))` of every attention call is appended (`hook_model`)
 
     @property
     def targets(self) -> list:
@@ -69,17 +72,17 @@ def _scaled_points(p, st, layer):
     "Layer `layer`'s integration points `B + α(A − B)` for each example's clean probabilities `p` (b, h, q, k): a leaf."
     a = st.alphas.to(p.dtype).view(1, -1, 1, 1, 1)  # (1, m, 1, 1, 1)
     b = (st.baselines or {}).get(layer)
-    b = 0. if b is None else b.to(p)[:, None]  # (b, 1, h, q, k)
+    b = 0. if b is None else b[..., :p.shape[-2], :].to(p)[:, None]  # (b, 1, h, q, k); q = 1 with `cls_query`
     pts = b + a * (p.detach()[:, None] - b)  # (b, m, h, q, k)
     return pts.reshape(-1, *p.shape[1:]).requires_grad_(True)  # (b·m, h, q, k), example-major
 
-def _per_row(x, st, R):
-    "`x` (b, ...) indexed to the R hidden-state rows when rows were added for integration points."
-    return x if st is None or st.rows is None or x.shape[0] in (1, R) else x[st.rows.to(x.device)]
+def _per_row(x, rows, R):
+    "`x` (b, ...) indexed to R hidden-state rows, `rows` (R,) naming each row's example (None: the rows are the examples)."
+    return x if rows is None or x.shape[0] in (1, R) else x[rows.to(x.device)]
 
 def _layer_mask(mask, layer, p, st=None):
     "Layer `layer`'s rows of a (L, h) or per-example (b, L, h) head mask, shaped to multiply `p` (R, h, q, k)."
-    m = (mask[layer] if mask.dim() == 2 else _per_row(mask[:, layer], st, p.shape[0])).to(p)  # (h,) or (R, h)
+    m = (mask[layer] if mask.dim() == 2 else _per_row(mask[:, layer], st and st.rows, p.shape[0])).to(p)  # (h,) or (R, h)
     if m.shape[-1] != p.shape[1] or (m.dim() == 2 and m.shape[0] not in (1, p.shape[0])):
         raise ValueError(f"head_mask of shape {tuple(mask.shape)} does not fit layer {layer}'s probabilities of shape "
                          f"{tuple(p.shape)} (batch, heads, q, k); a pruned model needs a mask of its remaining heads")
@@ -96,13 +99,20 @@ def attattr_attention(module:nn.Module, # the attention module calling us
     "Eager attention that scales, masks and records as the `HookState` in `kwargs['attattr']` says."
     st = kwargs.get(STATE_KWARG)
     if scaling is None: scaling = query.size(-1) ** -0.5
+    layer, cut = None, False
+    if st is not None:
+        layer = st.calls; st.calls += 1
+        if st.seen is not None: st.seen.append((module, (query, key, value)))
+        cut = st.cls_query and layer == st.num_layers - 1
+    if cut:  # only position 0 is read past this layer (`cls_only`): one query row
+        query = query[:, :, :1]
+        if attention_mask is not None: attention_mask = attention_mask[:, :, :1]
     scores = torch.matmul(query, key.transpose(2, 3)) * scaling  # (R, h, q, k)
-    if attention_mask is not None: scores = scores + _per_row(attention_mask, st, scores.shape[0])
+    if attention_mask is not None and (st is None or st.padded):  # (without padding it is all zeros)
+        scores = scores + _per_row(attention_mask, st and st.rows, scores.shape[0])
     p = nn.functional.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)  # (R, h, q, k)
     p = nn.functional.dropout(p, p=dropout, training=module.training)
     if st is not None:
-        layer = st.calls; st.calls += 1
-        if st.seen is not None: st.seen.append(module)
         if st.record: st.probs.append(p.detach())
         if layer in st.targets:  # the last b·m rows are copies of the clean rows (see `_add_point_rows`): scale them
             bm = st.examples * len(st.alphas)
@@ -114,7 +124,9 @@ def attattr_attention(module:nn.Module, # the attention module calling us
     if st is not None and st.keep_context:
         if ctx.requires_grad: ctx.retain_grad()
         st.contexts.append(ctx)
-    return ctx.transpose(1, 2).contiguous(), p  # (R, q, h, d), (R, h, q, k)
+    out = ctx.transpose(1, 2)  # (R, q, h, d)
+    if cut: out = out.expand(-1, value.shape[2], -1, -1)  # (R, k, h, d): the module reshapes to its input's length
+    return out.contiguous(), p
 
 AttentionInterface.register(ATTN_IMPL, attattr_attention)
 AttentionMaskInterface.register(ATTN_IMPL, eager_mask)
@@ -128,19 +140,24 @@ def num_layers_heads(model:nn.Module) -> tuple[int, int]:
     if L is None or H is None: raise UnsupportedModelError(f"cannot read layer/head counts from the {c.model_type!r} config")
     return L, H
 
-def _add_point_rows(module, args, kwargs):
+def _add_point_rows(module, args, kwargs, slot):
     "Forward pre-hook of every transformer layer: before a scaled layer, append m copies of each example's clean row."
     st = kwargs.get(STATE_KWARG)
-    if st is None or st.calls not in (ts := st.targets): return None
     h = args[0] if args else kwargs['hidden_states']  # (R, n, D): the first b rows are the clean ones
+    # what this layer's projections may share (`_projection_in`): nothing, unless set below
+    slot.clear()
+    slot.update(n=h.shape[1], cut=st is not None and st.cls_query and st.calls == st.num_layers - 1)
+    if st is None or st.calls not in (ts := st.targets): return None
     b, m, last = st.examples, len(st.alphas), st.calls == ts[-1]
     ex = torch.arange(b, device=h.device)
     rows = ex if st.rows is None else st.rows  # (R,)
     # the clean rows are only needed until the last scaled layer; after it every row is an integration point
     keep, rows = (h[b:], rows[b:]) if last else (h, rows)
-    new = h[:b].repeat_interleave(m, 0)  # (b·m, n, D), example-major
+    clean = h[:b].detach()  # (b, n, D): no point depends on the clean rows' gradient
+    new = clean.repeat_interleave(m, 0)  # (b·m, n, D), example-major
     h = torch.cat([keep, new]) if keep.shape[0] else new  # (R', n, D)
     st.rows = torch.cat([rows, ex.repeat_interleave(m)])  # (R',)
+    slot.update(copies=m, h=h, keep=keep, clean=clean)  # h = [keep | each clean row m times]
     if args: return (h,) + tuple(args[1:]), kwargs
     return args, kwargs | dict(hidden_states=h)
 
@@ -148,7 +165,23 @@ def _cls_only_output(module, args, kwargs, output):
     "Forward hook of the last layer's attention block: keep position 0 only, so the rest of the layer runs on one row."
     st = kwargs.get(STATE_KWARG)
     if st is None or not st.cls_only or st.calls != st.num_layers: return None
-    return (output[0][:, :1],) + tuple(output[1:]) if isinstance(output, tuple) else output[:, :1]
+    cls = lambda h: h[:, :1].contiguous()  # (R, 1, D); contiguous, so the linear layers after it run as one matmul
+    return (cls(output[0]),) + tuple(output[1:]) if isinstance(output, tuple) else cls(output)
+
+def _projection_in(module, args, slot, role):
+    "Forward pre-hook of a projection: the layer's rows without the copies; the query/output one on position 0 only."
+    x = args[0]  # (R, n, D)
+    if role != 'output' and slot.get('copies') and x is slot['h']: x = slot['keep']  # (R − b·m, n, D)
+    if role in ('query', 'output') and slot.get('cut'): x = x[:, :1].contiguous()
+    return (x,) + tuple(args[1:])
+
+def _projection_out(module, args, out, slot, role):
+    "Forward hook of a projection: the copies' rows added (each example's computed once), position 0 broadcast."
+    if role != 'output' and slot.get('copies') and out.shape[0] < slot['h'].shape[0]:  # it ran on `keep`
+        clean = nn.functional.linear(slot['clean'][:, :out.shape[1]], module.weight, module.bias)  # (b, n, D')
+        out = torch.cat([out, clean.repeat_interleave(slot['copies'], 0)])  # (R, n, D')
+    if role in ('query', 'output') and slot.get('cut'): out = out.expand(-1, slot['n'], -1)  # (R, n, D'), stride 0
+    return out
 
 def _layer_of(model, names, mod):
     "The transformer layer holding attention module `mod` (the `ModuleList` item above it), and its child on the way."
@@ -170,15 +203,43 @@ def params_requiring_grad(model:nn.Module, # any module
     finally:
         for p, f in zip(model.parameters(), flags): p.requires_grad_(f)
 
-DISCOVERY_LEN = 4  # tokens of the dummy inputs `hook_model` runs to find the attention modules and check `cls_only`
-CLS_ONLY_RTOL = {True: 1e-4, False: 2e-2}  # float32/64 or not: how close the dummy logits must be with `cls_only`
+DISCOVERY_LEN = 4  # tokens of the dummy inputs `hook_model` runs to find the attention modules and check its shortcuts
+CLS_ONLY_RTOL = {True: 1e-4, False: 2e-2}  # float32/64 or not: how close the dummy logits must be with a shortcut
 # (a classifier reading other positions differs by tens of per cent)
 
 def _dummy(model, n=DISCOVERY_LEN):
-    "A one-example dummy input of `n` distinct tokens."
-    ids = (torch.arange(n) + 1)[None] % model.config.vocab_size
-    ids = ids.to(next(model.parameters()).device)
-    return dict(input_ids=ids, attention_mask=torch.ones_like(ids))
+    "A dummy input of two examples of `n` distinct tokens, the second one's last token padding."
+    ids = ((torch.arange(n) + 1) % model.config.vocab_size).repeat(2, 1)  # (2, n)
+    mask = torch.ones_like(ids); mask[1, -1] = 0
+    dev = next(model.parameters()).device
+    return dict(input_ids=ids.to(dev), attention_mask=mask.to(dev))
+
+def _discover(model, x):
+    "`(module, output)` of every linear layer and `(module, (query, key, value))` of every attention call, in call order."
+    log = []
+    hs = [m.register_forward_hook(lambda mod, args, out: log.append((mod, out))) for m in model.modules() if isinstance(m, nn.Linear)]
+    try:
+        with torch.no_grad(): model(**x, **{STATE_KWARG: HookState(seen=log)})
+    finally:
+        for h in hs: h.remove()
+    return log
+
+def _projection_roles(log, names, block, shape):
+    "{linear layer: role}: 'query' or 'shared' (key, value, or several) for the projections, and the last layer's 'output'."
+    same = lambda a, b: a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+    aligned = lambda out: isinstance(out, torch.Tensor) and out.dim() == 3 and tuple(out.shape[:2]) == shape  # (b, n, D')
+    inside = lambda mod, parent: names[mod].startswith(names[parent] + '.')
+    calls = [i for i, (mod, _) in enumerate(log) if not isinstance(mod, nn.Linear)]
+    roles = {}
+    for j, i in enumerate(calls):  # the projections: linear layers whose outputs are the query, key or value
+        att, (q, k, v) = log[i]
+        for mod, out in log[calls[j - 1] + 1 if j else 0:i]:
+            if type(mod) is not nn.Linear or not inside(mod, att) or not aligned(out): continue  # (re-run by `_projection_out`)
+            if feeds := [r for r, t in zip('qkv', (q, k, v)) if same(out, t)]: roles[mod] = 'query' if feeds == ['q'] else 'shared'
+    # the last layer's output projection: the first linear layer inside its attention block after the call
+    out = next((mod for mod, o in log[calls[-1] + 1:] if isinstance(mod, nn.Linear) and inside(mod, block)), None)
+    if out is not None and out not in roles and aligned(dict(log)[out]): roles[out] = 'output'
+    return roles
 
 def hook_model(model:nn.Module) -> nn.Module:
     "Switch `model` to the attattr attention function, in eval mode (dropout off); raises if it cannot be hooked."
@@ -186,23 +247,36 @@ def hook_model(model:nn.Module) -> nn.Module:
     if model.config._attn_implementation != ATTN_IMPL: model.set_attn_implementation(ATTN_IMPL)
     model.eval()
     if getattr(model, '_attattr_hooked', False): return model
-    st, x = HookState(seen=[]), _dummy(model)  # which modules call the attention function, in layer order
-    with torch.no_grad(): model(**x, **{STATE_KWARG: st})
-    if not st.seen: raise UnsupportedModelError(f"unsupported model type {model.config.model_type!r}: no layer called the attention hook")
-    names = {m: n for n, m in model.named_modules()}
-    for layer in dict.fromkeys(_layer_of(model, names, a)[0] for a in st.seen):
-        layer.register_forward_pre_hook(_add_point_rows, with_kwargs=True)
-    # the last layer past its attention block on position 0 only: kept if the logits do not change (a [CLS] classifier)
-    block = _layer_of(model, names, st.seen[-1])[1]
+    mt, x = model.config.model_type, _dummy(model)
+    log = _discover(model, x)
+    seen = [mod for mod, _ in log if not isinstance(mod, nn.Linear)]  # the attention modules, in layer order
+    if not seen: raise UnsupportedModelError(f"unsupported model type {mt!r}: no layer called the attention hook")
+    names, slot = {m: n for n, m in model.named_modules()}, {}  # slot: what a layer's pre-hook tells its projections
+    model._attattr_slot = slot
+    for layer in dict.fromkeys(_layer_of(model, names, a)[0] for a in seen):
+        layer.register_forward_pre_hook(partial(_add_point_rows, slot=slot), with_kwargs=True)
+    block = _layer_of(model, names, seen[-1])[1]  # the last layer's attention block
+    for mod, role in _projection_roles(log, names, block, tuple(x['input_ids'].shape)).items():
+        mod.register_forward_pre_hook(partial(_projection_in, slot=slot, role=role))
+        mod.register_forward_hook(partial(_projection_out, slot=slot, role=role))
     handle = block.register_forward_hook(_cls_only_output, with_kwargs=True)
-    L = len(st.seen)
-    with torch.no_grad():
-        full = model(**x, **{STATE_KWARG: HookState(num_layers=L)}).logits
-        try: cut = model(**x, **{STATE_KWARG: HookState(num_layers=L, cls_only=True)}).logits
-        except (RuntimeError, IndexError): cut = None
+    # the shortcuts are kept only where the dummy logits do not change (a [CLS] classifier)
+    L = len(seen)
+    def logits(**kw):
+        with torch.no_grad(): return model(**x, **{STATE_KWARG: HookState(num_layers=L, examples=2, **kw)}).logits
+    full = logits()
     tol = CLS_ONLY_RTOL[full.dtype in (torch.float32, torch.float64)]
-    model._attattr_cls_only = cut is not None and cut.shape == full.shape and torch.allclose(full, cut, rtol=tol, atol=tol / 10)
+    def same(**kw):
+        try: out = logits(**kw)
+        except (RuntimeError, IndexError): return False
+        if 'layers' in kw: out = out.view(L, 2, -1)  # every layer's point α = 1: the plain logits
+        return out.shape[-2:] == full.shape and torch.allclose(out, full.expand_as(out), rtol=tol, atol=tol / 10)
+    model._attattr_cls_only = same(cls_only=True)
+    model._attattr_cls_query = model._attattr_cls_only and same(cls_only=True, cls_query=True)
     if not model._attattr_cls_only: handle.remove()
+    pts = dict(layers=list(range(L)), alphas=torch.ones(1, device=full.device))
+    if not same(cls_only=model._attattr_cls_only, cls_query=model._attattr_cls_query, **pts):
+        raise UnsupportedModelError(f"unsupported model type {mt!r}: its integration points do not reproduce its logits")
     model._attattr_hooked = True
     return model
 
@@ -218,8 +292,11 @@ def hooked_forward(model:nn.Module, # a model passed through `hook_model`
     if bad := [l for l in state.targets if not 0 <= l < L]: raise ValueError(f"layers {bad} out of range for a {L}-layer model")
     if state.targets and state.alphas is None: raise ValueError("scaling layers needs alphas")
     state.num_layers, state.examples = L, keep.get('input_ids', keep.get('inputs_embeds')).shape[0]
+    state.padded = 'attention_mask' in keep and not bool(keep['attention_mask'].all())
     state.cls_only = state.cls_only and model._attattr_cls_only
-    logits = model(**keep, **{STATE_KWARG: state}).logits
+    state.cls_query = state.cls_only and model._attattr_cls_query
+    try: logits = model(**keep, **{STATE_KWARG: state}).logits
+    finally: model._attattr_slot.clear()  # drop the last layer's tensors
     if state.calls != L:
         raise UnsupportedModelError(f"unsupported model type {model.config.model_type!r}: the attention hook ran "
                                     f"{state.calls} times for {L} layers, so its results would be wrong")
