@@ -16,8 +16,8 @@ from tqdm import tqdm
 from .data import (AttattrError, Features, InputExample, MAX_SEQ_LENGTH, atomic_write, collate, featurize,
                           get_processor, group_by_label, read_examples, run_cli, write_json_atomic, featurize_tokens,
                           special_layouts, require_flags)
-from .hooks import HookState, UnsupportedModelError, hooked_forward
-from .models import load_model
+from .hooks import HookState, hooked_forward
+from .models import load_cli_model
 from .attribution import FAITHFUL, Attribution, attribute, quadrature
 
 # %% auto #0
@@ -445,16 +445,6 @@ def evaluate_attack(model, # a hooked classifier
 # %% ../nbs/09_attack.ipynb #faf2d677
 DATA_TYPES = ('train', 'dev')  # --data_type: the split patterns are mined from (dev = dev_matched for MNLI)
 
-def _load(model, model_file, bert_model, num_labels, device):
-    "The model and tokenizer named by --model (or its alias --model_file) and --bert_model."
-    if model and model_file and model != model_file: raise AttattrError("--model and --model_file name the same thing; give one of them")
-    path = model or model_file
-    if not path: raise AttattrError("--model (or --model_file) is required")
-    try: m, tok = load_model(path, num_labels=num_labels, tokenizer=bert_model, config=bert_model, device=device)
-    except UnsupportedModelError as e: raise AttattrError(f"{path}: {e}") from None
-    if tok is None: raise AttattrError(f"{path}: no tokenizer found; pass --bert_model (a tokenizer folder or vocab.txt)")
-    return m, tok
-
 def mine_files(task_name:str, data_dir, output_dir, model=None, model_file=None, bert_model=None, data_type='train',
                start_exp=0, num_exp=500, batch_size=16, num_batch=4, method=MINE_SETTINGS['method'],
                max_seq_length=MAX_SEQ_LENGTH, faithful=True, resume=True, device='cpu', progress=True) -> list[Path]:
@@ -468,7 +458,7 @@ def mine_files(task_name:str, data_dir, output_dir, model=None, model_file=None,
     if proc.is_regression: raise AttattrError(f"task {task_name!r} is a regression task; patterns need a predicted class")
     exs = proc.get_examples(data_dir, data_type, limit=start_exp + num_exp)[start_exp:]
     if not exs: raise AttattrError(f"{Path(data_dir)/proc.files[data_type]}: no examples in [{start_exp}, {start_exp + num_exp})")
-    m, tok = _load(model, model_file, bert_model, len(proc.labels), device)
+    m, tok = load_cli_model(model, model_file, bert_model, len(proc.labels), device, prog='attattr-adv-mine')
     feats = featurize(exs, tok, proc.labels, max_seq_length)
     out, name = Path(output_dir), f"{data_type}_adver_pattern_exp{start_exp}-{start_exp + num_exp}"
     out.mkdir(parents=True, exist_ok=True)
@@ -501,7 +491,7 @@ def eval_files(task_name:str, data_dir, output_dir, pattern_file, model=None, mo
         raise AttattrError(f"{pattern_file}: pattern {bad[0]}: field 'target_label' is {pats[bad[0]]['target_label']}, not a class id of task {task_name!r} ({len(proc.labels)} labels)")
     exs = proc.get_examples(data_dir, 'dev')
     if not exs: raise AttattrError(f"{Path(data_dir)/proc.files['dev']}: no dev examples")
-    m, tok = _load(model, model_file, bert_model, len(proc.labels), device)
+    m, tok = load_cli_model(model, model_file, bert_model, len(proc.labels), device, prog='attattr-adv-eval')
     rep = evaluate_attack(m, tok, exs, proc.labels, pats, pattern_threshold, if_all, faithful, eval_batch_size,
                           max_seq_length, control_draws, seed, max_patterns, progress)
     out, name = Path(output_dir), f"eval_{data_type}_pattern_{'two' if if_all else 'one'}_exp{start_exp}-{start_exp + num_exp}"

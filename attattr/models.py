@@ -6,7 +6,7 @@ Docs: https://attattr.github.io/attattr/models.html.md"""
 
 # %% ../nbs/03_models.ipynb #1d2ab80c
 from __future__ import annotations
-import json, os, re, tempfile
+import json, os, re, sys, tempfile
 from contextlib import contextmanager
 from pathlib import Path
 import torch
@@ -20,7 +20,7 @@ from .hooks import hook_model, num_layers_heads, check_supported, UnsupportedMod
 # %% auto #0
 __all__ = ['TINY_WORDS', 'SPECIAL_TOKENS', 'TINY_SIZES', 'ORIGINAL_LAYER_NORM_EPS', 'HEAD_DIM', 'tiny_vocab', 'tiny_tokenizer',
            'tiny_config', 'tiny_model', 'quiet_hf', 'convert_original_state_dict', 'config_from_state_dict',
-           'load_tokenizer', 'get_device', 'load_model']
+           'load_tokenizer', 'get_device', 'load_model', 'load_cli_model']
 
 # %% ../nbs/03_models.ipynb #30a5e2b7
 TINY_WORDS = ("the a an is are was were be not no yes i you he she it we they do did know don ' t um lot of camping "
@@ -171,3 +171,27 @@ def load_model(path:str|Path, # HF directory, or an original-format `.bin`/`.pt`
     tok_path = tokenizer or (p if p.is_dir() else p.parent/'vocab.txt')
     tok = load_tokenizer(tok_path) if (tokenizer or Path(tok_path).exists()) else None
     return hook_model(model.to(device)), tok
+
+# %% ../nbs/03_models.ipynb #6daf12df
+def load_cli_model(model:str|None=None, # --model: a Hugging Face folder or an original-format state dict
+                   model_file:str|None=None, # --model_file: the original's name for --model
+                   bert_model:str|None=None, # --bert_model: base model folder (or vocab.txt) for a bare state dict
+                   num_labels:int|None=None, # the task's number of labels (checked)
+                   device:str='cpu', # torch device
+                   dtype:torch.dtype=torch.float32, # parameter dtype
+                   prog:str='attattr', # console script, for the note on an unused --bert_model
+                  ):
+    "The hooked classifier and tokenizer named by a console script's --model/--model_file/--bert_model flags."
+    if model and model_file and model != model_file: raise AttattrError(f"--model {model} and --model_file {model_file} differ; give one")
+    if not (model or model_file): raise AttattrError("--model (or --model_file) is required")
+    path = Path(model or model_file)
+    base = Path(bert_model) if bert_model and Path(bert_model).exists() else None
+    if bert_model and base is None:
+        print(f"{prog}: note: --bert_model {bert_model} is ignored: not a local folder (the architecture comes from {path})", file=sys.stderr)
+    bare = path.is_file()
+    tok = base if base is not None and bare and not (path.parent/'vocab.txt').exists() else None
+    cfg = base if base is not None and bare and base.is_dir() and (base/'config.json').exists() else None
+    try: m, t = load_model(path, num_labels=num_labels, tokenizer=tok, config=cfg, dtype=dtype, device=device)
+    except UnsupportedModelError as e: raise AttattrError(f"{path}: {e}") from None
+    if t is None: raise AttattrError(f"{path}: no tokenizer (no vocab.txt beside it): pass --bert_model FOLDER with the base model's tokenizer")
+    return m, t

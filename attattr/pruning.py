@@ -18,7 +18,7 @@ from .data import AttattrError, InputExample, atomic_write, batches, cli_errors,
 from .data import featurize_task, get_processor, mcc, require_flags, run_cli, write_json_atomic
 from .hooks import HookState, hooked_forward, num_layers_heads, params_requiring_grad
 from .attribution import attribute
-from .models import load_model, tiny_model, tiny_tokenizer
+from .models import load_cli_model, load_model, tiny_model, tiny_tokenizer
 
 # %% auto #0
 __all__ = ['PLANTED_CLASSES', 'PLANTED_FILLERS', 'PLANTED_LABELS', 'PLANTED_SIZES', 'ATTR_SETTINGS', 'TAYLOR_BATCH_SIZE',
@@ -512,7 +512,7 @@ def _methods(method:str) -> list[str]:
 def prune_run(task_name:str, data_dir, model, output_dir, method:str='attr', num_examples:int=200, batch_size:int=20,
               num_batch:int=1, eval_batch_size:int=EVAL_BATCH_SIZE, seed:int=DEFAULT_SEED, importance_split:str='dev',
               eval_split:str='dev', step:float=DEFAULT_STEP, max_seq_length:int=128, taylor_loss:bool=False,
-              latency_examples:int=100, device:str='cpu', progress:bool=True) -> dict:
+              latency_examples:int=100, device:str='cpu', progress:bool=True, bert_model:str|None=None) -> dict:
     "What `attattr-prune` does (see its arguments): importance, curves and latency, then the files; returns them all."
     methods, fr = _methods(method), fractions(step)
     for k, v in dict(num_examples=num_examples, batch_size=batch_size, num_batch=num_batch, eval_batch_size=eval_batch_size).items():
@@ -521,8 +521,7 @@ def prune_run(task_name:str, data_dir, model, output_dir, method:str='attr', num
     proc = get_processor(task_name)
     if proc.is_regression or proc.metric not in ('acc', 'mcc'):
         raise AttattrError(f"task {task_name!r} is a regression task; head pruning needs class labels")
-    m, tok = load_model(model, num_labels=len(proc.labels), device=device)
-    if tok is None: raise AttattrError(f"{model}: no tokenizer found beside the model")
+    m, tok = load_cli_model(model, bert_model=bert_model, num_labels=len(proc.labels), device=device, prog='attattr-prune')
     imp_feats = featurize_task(task_name, data_dir, tok, importance_split, max_seq_length, limit=num_examples)
     eval_feats = featurize_task(task_name, data_dir, tok, eval_split, max_seq_length)
     _examples(imp_feats, f"--importance_split {importance_split!r}", need_labels='attr' in methods or (taylor_loss and 'taylor' in methods))
@@ -551,7 +550,7 @@ def prune_cli(task_name:str=None, # task key, e.g. mnli, sst-2, snli (see `attat
               data_dir:str=None, # folder with the task's TSV files
               model:str=None, # fine-tuned classifier: HF folder or original-format state dict
               model_file:str=None, # the original's name for --model
-              bert_model:str=None, # ignored: the original's base-model name (the architecture comes from --model)
+              bert_model:str=None, # base model folder (tokenizer/config for a bare state dict); a hub name is ignored
               output_dir:str=None, # folder for the importance, result, table and plot files
               method:str='attr', # importance method(s), comma-separated: attr, taylor, entropy, confidence, random
               num_examples:int=200, # importance examples: the first N of --importance_split
@@ -571,9 +570,9 @@ def prune_cli(task_name:str=None, # task key, e.g. mnli, sst-2, snli (see `attat
     with cli_errors('attattr-prune'):
         model = model or model_file
         require_flags(dict(task_name=task_name, data_dir=data_dir, model=model, output_dir=output_dir), dict(model='model_file'))
-        if bert_model: print(f"attattr-prune: note: --bert_model {bert_model} is ignored; the architecture comes from {model}", file=sys.stderr)
         res = prune_run(task_name, data_dir, model, output_dir, method, num_examples, batch_size, num_batch, eval_batch_size,
-                        seed, importance_split, eval_split, step, max_seq_length, taylor_loss, latency_examples, device)
+                        seed, importance_split, eval_split, step, max_seq_length, taylor_loss, latency_examples, device,
+                        bert_model=bert_model)
     for p in res['files']: print(p)
 
 def attattr_prune():

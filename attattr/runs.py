@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from .data import (AttattrError, MAX_SEQ_LENGTH, atomic_write, cli_errors, collate, featurize, get_processor,
                           require_flags, run_cli, write_json_atomic, write_layers_json, write_tokens_json)
 from .hooks import HookState, hooked_forward, num_layers_heads
-from .models import load_model
+from .models import load_cli_model
 from .attribution import Attribution, FAITHFUL, attribute, quadrature, save_original
 
 # %% auto #0
@@ -278,17 +278,6 @@ def tokens_and_preds(model:nn.Module, # a hooked classifier
     return recs
 
 # %% ../nbs/05_runs.ipynb #15534519
-def _load(model, model_file, bert_model, device, dtype=torch.float32):
-    "Load the classifier named by --model/--model_file (with --bert_model's tokenizer/config if needed) onto `device`."
-    if model and model_file and model != model_file: raise AttattrError(f"--model {model} and --model_file {model_file} differ; give one")
-    path = Path(model or model_file)
-    base = Path(bert_model) if bert_model and Path(bert_model).is_dir() else None
-    tok_dir = base if base is not None and path.is_file() and not (path.parent/'vocab.txt').exists() else None
-    cfg = base if base is not None and path.is_file() and (base/'config.json').exists() else None
-    m, tok = load_model(path, tokenizer=tok_dir, config=cfg, dtype=dtype, device=device)
-    if tok is None: raise AttattrError(f"{path}: no tokenizer (no vocab.txt beside it): pass --bert_model FOLDER with the base model's tokenizer")
-    return m, tok
-
 def _check_index(proc, data_dir, split, example_index):
     "The example at `example_index` of the split, or an `AttattrError` naming the range."
     exs = proc.get_examples(data_dir, split)
@@ -339,7 +328,7 @@ def attr_cli(task_name:str=None, # task key: mnli, sst-2, rte, ... (see attattr.
         quadrature(method, m)  # checks the method and the number of points
         ex = proc.get_examples(data_dir, split, limit=1) if dataset else _check_index(proc, data_dir, split, example_index)
         torch.manual_seed(seed)
-        mod, tok = _load(model, model_file, bert_model, device)
+        mod, tok = load_cli_model(model, model_file, bert_model, len(proc.labels), device, prog='attattr-attr')
         kw = dict(n_steps=m, method=method, internal_batch_size=internal_batch_size, autocast_dtype=torch.bfloat16 if bf16 else None)
         if dataset:
             s = attribute_split(mod, tok, proc.name, data_dir, output_dir, split, start, None if all_examples else num_examples,
@@ -390,7 +379,7 @@ def tokens_cli(task_name:str=None, # task key: mnli, sst-2, ...
         proc = get_processor(task_name)
         if num_examples < 0: raise AttattrError(f"--num_examples must be ≥ 0, got {num_examples}")
         proc.get_examples(data_dir, split, limit=1)  # the data is there before the model is loaded
-        mod, tok = _load(model, model_file, bert_model, device)
+        mod, tok = load_cli_model(model, model_file, bert_model, len(proc.labels), device, prog='attattr-tokens')
         recs = tokens_and_preds(mod, tok, proc.name, data_dir, num_examples, split, max_seq_length, progress=not quiet)
         Path(output_dir).mkdir(parents=True, exist_ok=True)
         path = Path(output_dir)/f"tokens_and_pred_{len(recs)}.json"
