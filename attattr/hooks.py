@@ -253,12 +253,12 @@ def hook_model(model:nn.Module) -> nn.Module:
     if not seen: raise UnsupportedModelError(f"unsupported model type {mt!r}: no layer called the attention hook")
     names, slot = {m: n for n, m in model.named_modules()}, {}  # slot: what a layer's pre-hook tells its projections
     model._attattr_slot = slot
-    for layer in dict.fromkeys(_layer_of(model, names, a)[0] for a in seen):
-        layer.register_forward_pre_hook(partial(_add_point_rows, slot=slot), with_kwargs=True)
+    hs = [layer.register_forward_pre_hook(partial(_add_point_rows, slot=slot), with_kwargs=True)
+          for layer in dict.fromkeys(_layer_of(model, names, a)[0] for a in seen)]
     block = _layer_of(model, names, seen[-1])[1]  # the last layer's attention block
     for mod, role in _projection_roles(log, names, block, tuple(x['input_ids'].shape)).items():
-        mod.register_forward_pre_hook(partial(_projection_in, slot=slot, role=role))
-        mod.register_forward_hook(partial(_projection_out, slot=slot, role=role))
+        hs += [mod.register_forward_pre_hook(partial(_projection_in, slot=slot, role=role)),
+               mod.register_forward_hook(partial(_projection_out, slot=slot, role=role))]
     handle = block.register_forward_hook(_cls_only_output, with_kwargs=True)
     # the shortcuts are kept only where the dummy logits do not change (a [CLS] classifier)
     L = len(seen)
@@ -276,6 +276,7 @@ def hook_model(model:nn.Module) -> nn.Module:
     if not model._attattr_cls_only: handle.remove()
     pts = dict(layers=list(range(L)), alphas=torch.ones(1, device=full.device))
     if not same(cls_only=model._attattr_cls_only, cls_query=model._attattr_cls_query, **pts):
+        for h in hs + [handle]: h.remove()
         raise UnsupportedModelError(f"unsupported model type {mt!r}: its integration points do not reproduce its logits")
     model._attattr_hooked = True
     return model
