@@ -101,3 +101,23 @@ def test_batch_of_examples_equals_one_by_one(family):
         assert r.target == one.target and r.layers == [L - 1, 0]
         torch.testing.assert_close(r.attributions, one.attributions, rtol=1e-4, atol=1e-5 * one.attributions.abs().max().item())
         torch.testing.assert_close(r.delta, one.delta, rtol=1e-3, atol=1e-6)
+
+@pytest.mark.parametrize('fam', ['bert', 'distilbert', 'albert'])
+def test_shortcuts_change_nothing(fam):
+    "The [CLS]-only last layer and the shared projections of the copies give the attributions of the plain kernel."
+    model, tok = tiny_model(fam, layers=3), tiny_tokenizer()
+    fs = featurize_task('mnli', need(MNLI), tok, limit=3)
+    L, H = num_layers_heads(model)
+    hm = torch.ones(L, H); hm[L - 1, 1] = 0
+    cases = [dict(inputs=fs[0]), dict(inputs=fs[0], layers=[0, L - 1]), dict(inputs=fs[0], layers=[1]),
+             dict(inputs=fs[0], baselines='pos'), dict(inputs=fs[0], head_mask=hm), dict(inputs=fs[:3])]
+    def run(shortcuts, kw):
+        model._attattr_cls_only = model._attattr_cls_query = shortcuts
+        r = attribute(model, n_steps=5, **kw)
+        return r if isinstance(r, list) else [r]
+    try:
+        for kw in cases:
+            for fast, slow in zip(run(True, kw), run(False, kw)):
+                assert rel(fast.attributions, slow.attributions) <= 1e-5
+                assert (fast.delta - slow.delta).abs().max() <= 1e-6
+    finally: model._attattr_cls_only = model._attattr_cls_query = True
