@@ -27,8 +27,8 @@ __all__ = ['PLANTED_CLASSES', 'PLANTED_FILLERS', 'PLANTED_LABELS', 'PLANTED_SIZE
            'attr_importance', 'taylor_importance', 'entropy_importance', 'confidence_importance', 'random_importance',
            'head_importance', 'prune_order', 'prune_mask', 'fractions', 'num_pruned', 'evaluate', 'pruned_heads',
            'heads_per_layer', 'prune_heads', 'pruned_copy', 'latency_ratio', 'pruning_curves', 'write_curves',
-           'plot_curves', 'save_figure', 'layer_mask', 'effectiveness_curve', 'plot_effectiveness', 'prune_run',
-           'prune_cli', 'attattr_prune']
+           'plot_curves', 'save_figure', 'layer_mask', 'effectiveness_curve', 'plot_effectiveness',
+           'per_example_pruning_curve', 'prune_run', 'prune_cli', 'attattr_prune']
 
 # %% ../nbs/08_pruning.ipynb #d23e2f05
 PLANTED_CLASSES = (('dog', 'cat', 'man'), ('movie', 'film', 'house'), ('park', 'people', 'camping'))  # first word → class
@@ -214,16 +214,17 @@ def prune_order(importance) -> np.ndarray: # (L, H) scores
     "Flat head indices (layer·H + head) from the least to the most important; ties → lower index first."
     return np.argsort(np.asarray(importance, dtype=np.float64).reshape(-1), kind='stable')
 
-def prune_mask(importance, # (L, H) scores, higher = more important
-               k:int, # number of heads to prune, 0 ≤ k ≤ L·H
+def prune_mask(importance, # (L, H) scores, or (N, L, H): one ranking per example; higher = more important
+               k:int, # number of heads to prune (in each example), 0 ≤ k ≤ L·H
               ) -> torch.Tensor:
-    "Head mask (L, H): 0 for the `k` least important heads over all layers, 1 for the others."
-    imp = torch.as_tensor(np.asarray(importance, dtype=np.float64))
-    if imp.dim() != 2: raise AttattrError(f"importance must be a (layers, heads) matrix, got shape {tuple(imp.shape)}")
-    if not 0 <= k <= imp.numel(): raise AttattrError(f"cannot prune k={k} heads of {imp.numel()}")
-    m = torch.ones(imp.numel())
-    m[torch.from_numpy(prune_order(imp)[:int(k)].copy())] = 0
-    return m.view(imp.shape)
+    "Head mask of `importance`'s shape: 0 for the `k` least important heads over all layers, 1 for the others."
+    imp = np.asarray(importance, dtype=np.float64)
+    if imp.ndim not in (2, 3): raise AttattrError(f"importance must be (layers, heads) or (examples, layers, heads), got shape {imp.shape}")
+    rows = imp.reshape(-1, imp.shape[-2] * imp.shape[-1])  # (1 or N, L·H)
+    if not 0 <= k <= rows.shape[1]: raise AttattrError(f"cannot prune k={k} heads of {rows.shape[1]}")
+    m = np.ones(rows.shape, dtype=np.float32)
+    np.put_along_axis(m, np.stack([prune_order(r)[:int(k)] for r in rows]), 0., axis=1)
+    return torch.from_numpy(m.reshape(imp.shape))
 
 def fractions(step:float=DEFAULT_STEP) -> list[float]: # distance between two fractions, in (0, 1]
     "Fractions of heads to prune: 0, step, 2·step, … and 1, rounded to 12 decimals (0.3, not 0.30000000000000004)."
@@ -243,7 +244,7 @@ EVAL_BATCH_SIZE = 256  # the original's --eval_batch_size
 
 def evaluate(model:nn.Module, # a classifier hooked by `attattr.hooks.hook_model`
              features, # labelled `Features`
-             head_mask:torch.Tensor|None=None, # (L, H) mask applied through the hooks
+             head_mask:torch.Tensor|None=None, # (L, H) mask applied through the hooks, or (N, L, H): one per example
              batch_size:int=EVAL_BATCH_SIZE, # examples per forward
              metric:str='acc', # 'acc' or 'mcc' (the task's metric, `attattr.data.Processor.metric`)
              progress:bool=False, # show a progress bar
@@ -251,11 +252,14 @@ def evaluate(model:nn.Module, # a classifier hooked by `attattr.hooks.hook_model
     "Metric, accuracy, mean cross-entropy and predictions of `model` on `features`, heads masked by `head_mask`."
     if metric not in ('acc', 'mcc'): raise AttattrError(f"unsupported metric {metric!r} for head pruning; expected 'acc' or 'mcc'")
     feats = _examples(features, 'evaluate')
+    per = head_mask is not None and head_mask.dim() == 3
+    if per and head_mask.shape[0] != len(feats): raise AttattrError(f"{head_mask.shape[0]} head masks for {len(feats)} examples")
     order = sorted(range(len(feats)), key=lambda i: len(feats[i].input_ids))  # batches of similar lengths: less padding
     preds, losses = [], []
     with torch.no_grad():
-        for x in _progress(_batches(model, [feats[i] for i in order], batch_size), 'evaluate', math.ceil(len(feats) / batch_size), progress):
-            logits = hooked_forward(model, x, HookState(head_mask=head_mask)).float()  # (b, c)
+        for j, x in enumerate(_progress(_batches(model, [feats[i] for i in order], batch_size), 'evaluate', math.ceil(len(feats) / batch_size), progress)):
+            m = head_mask[order[j * batch_size:(j + 1) * batch_size]] if per else head_mask  # a per-example mask goes with its example
+            logits = hooked_forward(model, x, HookState(head_mask=m)).float()  # (b, c)
             losses.append(F.cross_entropy(logits, x['labels'], reduction='none').cpu()); preds.append(logits.argmax(-1).cpu())
     back = np.argsort(order)  # sorted position of each example
     pred, loss = torch.cat(preds).numpy()[back], torch.cat(losses).numpy()[back]
@@ -500,6 +504,26 @@ def plot_effectiveness(res:dict, # from `effectiveness_curve`
     if title: ax.set_title(title)
     ax.grid(alpha=.3); ax.legend()
     return ax.figure
+
+# %% ../nbs/08_pruning.ipynb #1bce34c9
+def per_example_pruning_curve(model:nn.Module, # a classifier hooked by `attattr.hooks.hook_model`
+                              features, # labelled `Features`
+                              scores, # (N, L, H) head scores per example (e.g. max attribution for the gold label), or (L, H) for all
+                              step:float=DEFAULT_STEP, # fraction of heads pruned between two points
+                              batch_size:int=EVAL_BATCH_SIZE, # examples per forward
+                              progress:bool=False, # show a progress bar
+                             ) -> dict:
+    "Accuracy as each example loses its lowest-scoring heads at the curves' fractions, and which examples stay right."
+    feats = _examples(features, 'per-example pruning')
+    L, H = num_layers_heads(model)
+    s = np.asarray(scores, dtype=np.float64)
+    if s.shape not in ((len(feats), L, H), (L, H)): raise AttattrError(f"scores of shape {s.shape}; expected ({len(feats)}, {L}, {H}) or ({L}, {H})")
+    fr = fractions(step)
+    ks, gold = [num_pruned(r, L * H) for r in fr], np.array([f.label for f in feats])
+    ok = np.stack([np.array(evaluate(model, feats, prune_mask(s, k), batch_size)['pred']) == gold
+                   for k in _progress(ks, 'per-example pruning', len(ks), progress)])  # (fractions, N)
+    return dict(fraction=fr, k=ks, acc=ok.mean(1).tolist(), n=len(feats),
+                correct=[''.join('1' if x else '0' for x in row) for row in ok])  # per fraction, '1' per example predicted right
 
 # %% ../nbs/08_pruning.ipynb #7d094992
 def _methods(method:str) -> list[str]:

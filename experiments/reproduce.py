@@ -22,12 +22,12 @@ from fastcore.script import store_true
 from tqdm import tqdm
 
 import attattr
-from attattr.data import AttattrError, atomic_write, collate, featurize, get_processor, read_examples, run_cli, write_json_atomic
-from attattr.hooks import HookState, hooked_forward, num_layers_heads
+from attattr.data import AttattrError, atomic_write, featurize, get_processor, read_examples, run_cli, write_json_atomic
+from attattr.hooks import num_layers_heads
 from attattr.models import load_model
 from attattr.attribution import FAITHFUL, attribute
-from attattr.pruning import (ATTR_SETTINGS, EFFECTIVENESS_CURVES, effectiveness_curve, fractions, head_importance,
-                             num_pruned, pruning_curves, plot_curves, plot_effectiveness, save_figure)
+from attattr.pruning import (ATTR_SETTINGS, EFFECTIVENESS_CURVES, effectiveness_curve, evaluate, fractions, head_importance,
+                             per_example_pruning_curve, pruning_curves, plot_curves, plot_effectiveness, save_figure)
 from attattr.attack import SST2_MIN_TOKENS, evaluate_attack, filter_patterns, mine_patterns, pattern_table
 from attattr.tree import build_tree, compare_importance, save_tree, spearman
 
@@ -144,57 +144,7 @@ def head_scores(run:Run, key:str, split:str, feats:list, target:str='gold', sett
                 pred=np.array([done[i][2] for i in ids]))
 
 # ------------------------------------------------------------------------------------------------------------------
-# Per-example pruning (the maintainer's description of §4.1 at the global pruning fractions)
-def per_example_masks(scores, # (N, L, H) per-example head scores, higher = more important
-                      k:int, # heads pruned in each example, over all layers
-                     ) -> torch.Tensor: # (N, L, H) 0/1 masks
-    "Per-example head masks: each example's `k` lowest-scoring heads over all layers are 0; ties → lower index first."
-    s = np.asarray(scores, dtype=np.float64)
-    N, L, H = s.shape
-    if not 0 <= k <= L * H: raise AttattrError(f"cannot prune k={k} heads of {L * H}")
-    order = np.argsort(s.reshape(N, -1), axis=1, kind='stable')[:, :int(k)]  # (N, k)
-    m = np.ones((N, L * H), dtype=np.float32)
-    np.put_along_axis(m, order, 0., axis=1)
-    return torch.from_numpy(m.reshape(N, L, H))
-
-def masked_predictions(model, # a hooked classifier
-                       feats:list, # labelled `Features`
-                       masks:torch.Tensor|None, # (L, H) one mask for all, or (N, L, H) one per example
-                       batch_size:int=16, # examples per forward
-                      ) -> np.ndarray: # (N,) predicted class ids
-    "Predictions with heads masked, in batches of similar lengths (per-example masks travel with their examples)."
-    order = sorted(range(len(feats)), key=lambda i: len(feats[i].input_ids))
-    pad, dev = getattr(model.config, 'pad_token_id', None) or 0, next(model.parameters()).device
-    out = np.zeros(len(feats), dtype=np.int64)
-    with torch.no_grad():
-        for s in range(0, len(order), batch_size):
-            idx = order[s:s + batch_size]
-            x = {k: v.to(dev) for k, v in collate([feats[i] for i in idx], pad_token_id=pad).items() if k != 'labels'}
-            m = None if masks is None else (masks if masks.dim() == 2 else masks[idx]).to(dev)
-            out[idx] = hooked_forward(model, x, HookState(head_mask=m)).argmax(-1).cpu().numpy()
-    return out
-
-def per_example_pruning_curve(model, # a hooked classifier
-                              feats:list, # labelled `Features`
-                              scores, # (N, L, H) per-example head scores of `feats` (e.g. max attribution for the gold label)
-                              step:float=0.1, # fraction of heads pruned between two points
-                              batch_size:int=16, # examples per forward
-                             ) -> dict:
-    "Accuracy when every example is pruned by its own head ranking, at the global curves' fractions: int(r·L·H) heads each."
-    L, H = num_layers_heads(model)
-    s = np.asarray(scores)
-    if s.shape != (len(feats), L, H): raise AttattrError(f"scores of shape {s.shape}; expected ({len(feats)}, {L}, {H})")
-    gold, fr = np.array([f.label for f in feats]), fractions(step)
-    ks = [num_pruned(r, L * H) for r in fr]
-    ok = np.stack([masked_predictions(model, feats, per_example_masks(s, k), batch_size) == gold for k in ks])  # (fractions, N)
-    return dict(fraction=fr, k=ks, acc=ok.mean(1).tolist(), n=len(feats), correct=[''.join('1' if x else '0' for x in row) for row in ok])  # correct: per fraction, '1' per example predicted right
-
-def global_pruning_curve(model, feats:list, importance, step:float=0.1, batch_size:int=16) -> dict:
-    "The same for one global ranking (every example pruned alike), with per-example correctness, for paired comparisons."
-    L, H = num_layers_heads(model)
-    imp = np.broadcast_to(np.asarray(importance, dtype=np.float64).reshape(1, L, H), (len(feats), L, H))
-    return per_example_pruning_curve(model, feats, imp, step, batch_size)
-
+# Per-example pruning (`attattr.pruning.per_example_pruning_curve`): paired comparisons of two rankings
 BOOTSTRAP = 2000  # resamples of the examples for paired confidence intervals
 
 def paired_diff(a:dict, b:dict, seed:int=SEED) -> dict:
@@ -308,7 +258,7 @@ def step_pruning(run:Run) -> dict:
                    per_example_pred=per_example_pruning_curve(model, pe, pred_attr, batch_size=cfg['eval_batch_size']),
                    per_example_attention=per_example_pruning_curve(model, pe, gold_sc['att'], batch_size=cfg['eval_batch_size']))
         for m in ('attr', 'taylor', 'random'):
-            per[f'global_{m}'] = global_pruning_curve(model, pe, imps[m], batch_size=cfg['eval_batch_size'])
+            per[f'global_{m}'] = per_example_pruning_curve(model, pe, imps[m], batch_size=cfg['eval_batch_size'])
         paired = {f'{a}-{b}': paired_diff(per[a], per[b]) for a, b in
                   (('per_example_pred', 'global_attr'), ('per_example_gold', 'global_attr'), ('global_attr', 'global_taylor'),
                    ('per_example_pred', 'per_example_attention'))}
@@ -460,7 +410,7 @@ def step_trees(run:Run) -> dict:
     for key in ('nli', 'sst2'):
         model, _ = run.model(key)
         fs = run.features(key, 'dev', limit=60)
-        pred = masked_predictions(model, fs, None)
+        pred = np.array(evaluate(model, fs, batch_size=16)['pred'])
         i = _pick_example(fs, pred, lo, hi)
         picks.append((f'{key}_dev{i}', key, fs[i], f"{DISPLAY[key]} dev {i} (first correct one with {lo}–{hi} tokens)"))
     for name, key, f, desc in picks:

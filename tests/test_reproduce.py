@@ -1,13 +1,10 @@
-"Tests of `experiments/reproduce.py`: per-example pruning on the planted-head model, and the step machinery at `--scale tiny` (tiny models and TSVs written here; seconds)."
+"Tests of `experiments/reproduce.py`: the step machinery at `--scale tiny` (tiny models and TSVs written here; seconds); its per-example pruning lives in `attattr.pruning` (tested in 08_pruning)."
 import importlib.util, json, random, subprocess, sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 
 from attattr.models import TINY_WORDS, tiny_model, tiny_tokenizer
-from attattr.pruning import planted_head_model
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT/'experiments'/'reproduce.py'
@@ -15,49 +12,6 @@ spec = importlib.util.spec_from_file_location('reproduce', SCRIPT)
 R = importlib.util.module_from_spec(spec); spec.loader.exec_module(R)
 
 pytestmark = pytest.mark.usefixtures('one_thread')
-
-# ---------------------------------------------------------------------------------------------------------------
-# per-example pruning on a model whose only information-carrying head is known
-@pytest.fixture(scope='module')
-def planted():
-    return planted_head_model(layer=0, head=1)
-
-def test_per_example_masks():
-    s = np.array([[[3., 1.], [2., 0.]], [[0., 5.], [1., 1.]]])  # (N=2, L=2, H=2)
-    m = R.per_example_masks(s, 1)
-    assert m.tolist() == [[[1, 1], [1, 0]], [[0, 1], [1, 1]]]
-    assert R.per_example_masks(s, 0).sum() == 8 and R.per_example_masks(s, 4).sum() == 0
-    ties = R.per_example_masks(np.zeros((1, 1, 3)), 1)  # ties → lower index first, as `prune_order`
-    assert ties.tolist() == [[[0, 1, 1]]]
-    with pytest.raises(ValueError, match='cannot prune'): R.per_example_masks(s, 5)
-
-def test_per_example_pruning_planted(planted):
-    "Each example pruned by its own attribution: losing the planted head (its top-1) hurts far more than losing its bottom-1."
-    model, feats = planted
-    feats = feats[:24]
-    L, H = R.num_layers_heads(model)
-    from attattr.attribution import attribute
-    sc = np.stack([attribute(model, f, target=f.label, n_steps=8, return_convergence_delta=False).attributions.flatten(2).max(-1).values.numpy()
-                   for f in feats])  # (N, L, H)
-    assert (sc.reshape(len(feats), -1).argmax(1) == 1).mean() > 0.8  # the planted head (0, 1) is most examples' top head
-    gold = np.array([f.label for f in feats])
-    full = (R.masked_predictions(model, feats, None) == gold).mean()
-    assert full == 1.0
-    bottom1 = (R.masked_predictions(model, feats, R.per_example_masks(sc, 1)) == gold).mean()
-    top1 = (R.masked_predictions(model, feats, R.per_example_masks(-sc, 1)) == gold).mean()  # prune each example's top head
-    assert bottom1 >= 0.9 and top1 <= 0.5, (bottom1, top1)
-    cur = R.per_example_pruning_curve(model, feats, sc, step=0.25)
-    assert cur['k'] == [0, 2, 4, 6, 8] and cur['acc'][0] == 1.0 and cur['n'] == 24
-    assert cur['acc'][1] >= 0.9  # the 2 lowest-scoring heads of each example never include the planted one
-    with pytest.raises(ValueError, match='scores of shape'): R.per_example_pruning_curve(model, feats, sc[:3])
-
-def test_masked_predictions_equal_one_mask(planted):
-    "A (N, L, H) mask that repeats one (L, H) mask predicts as the (L, H) mask, whatever the batching."
-    model, feats = planted
-    m = torch.ones(*R.num_layers_heads(model)); m[0, 1] = 0
-    a = R.masked_predictions(model, feats[:10], m, batch_size=3)
-    b = R.masked_predictions(model, feats[:10], m.expand(10, *m.shape).clone(), batch_size=4)
-    assert (a == b).all()
 
 # ---------------------------------------------------------------------------------------------------------------
 # the step machinery on tiny models and TSVs
