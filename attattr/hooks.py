@@ -62,6 +62,10 @@ class HookState:
         "The scaled layers in increasing order."
         return sorted(set(self.layers or []))
 
+    def cuts(self, layer:int) -> bool:
+        "Whether `layer` runs its query and output projection on position 0 only (`cls_query` in the last layer)."
+        return self.cls_query and layer == self.num_layers - 1
+
     def reset(self):
         "Clear what a previous forward recorded."
         self.probs,self.contexts,self.points,self.calls,self.rows = [],[],{},0,None
@@ -103,7 +107,7 @@ def attattr_attention(module:nn.Module, # the attention module calling us
     if st is not None:
         layer = st.calls; st.calls += 1
         if st.seen is not None: st.seen.append((module, (query, key, value)))
-        cut = st.cls_query and layer == st.num_layers - 1
+        cut = st.cuts(layer)
     if cut:  # only position 0 is read past this layer (`cls_only`): one query row
         query = query[:, :, :1]
         if attention_mask is not None: attention_mask = attention_mask[:, :, :1]
@@ -146,7 +150,7 @@ def _add_point_rows(module, args, kwargs, slot):
     h = args[0] if args else kwargs['hidden_states']  # (R, n, D): the first b rows are the clean ones
     # what this layer's projections may share (`_projection_in`): nothing, unless set below
     slot.clear()
-    slot.update(n=h.shape[1], cut=st is not None and st.cls_query and st.calls == st.num_layers - 1)
+    slot.update(n=h.shape[1], cut=st is not None and st.cuts(st.calls))
     if st is None or st.calls not in (ts := st.targets): return None
     b, m, last = st.examples, len(st.alphas), st.calls == ts[-1]
     ex = torch.arange(b, device=h.device)
@@ -237,8 +241,8 @@ def _projection_roles(log, names, block, shape):
             if type(mod) is not nn.Linear or not inside(mod, att) or not aligned(out): continue  # (re-run by `_projection_out`)
             if feeds := [r for r, t in zip('qkv', (q, k, v)) if same(out, t)]: roles[mod] = 'query' if feeds == ['q'] else 'shared'
     # the last layer's output projection: the first linear layer inside its attention block after the call
-    out = next((mod for mod, o in log[calls[-1] + 1:] if isinstance(mod, nn.Linear) and inside(mod, block)), None)
-    if out is not None and out not in roles and aligned(dict(log)[out]): roles[out] = 'output'
+    out, o = next(((mod, o) for mod, o in log[calls[-1] + 1:] if isinstance(mod, nn.Linear) and inside(mod, block)), (None, None))
+    if out is not None and out not in roles and aligned(o): roles[out] = 'output'
     return roles
 
 def hook_model(model:nn.Module) -> nn.Module:
