@@ -16,8 +16,9 @@ from transformers.masking_utils import eager_mask
 from .data import AttattrError
 
 # %% auto #0
-__all__ = ['ATTN_IMPL', 'STATE_KWARG', 'DISCOVERY_LEN', 'CLS_ONLY_RTOL', 'UnsupportedModelError', 'check_supported', 'HookState',
-           'attattr_attention', 'num_layers_heads', 'params_requiring_grad', 'hook_model', 'hooked_forward']
+__all__ = ['ATTN_IMPL', 'STATE_KWARG', 'KEYS_FIRST_MAX_LEN', 'DISCOVERY_LEN', 'CLS_ONLY_RTOL', 'UnsupportedModelError',
+           'check_supported', 'HookState', 'attattr_attention', 'num_layers_heads', 'params_requiring_grad',
+           'hook_model', 'hooked_forward']
 
 # %% ../nbs/02_hooks.ipynb #98f0e95f
 ATTN_IMPL = "attattr"  # name under which the attention function is registered with transformers
@@ -46,7 +47,7 @@ class HookState:
     record:bool=False # keep the post-softmax probabilities of every layer in `probs` (in forwards without `layers`)
     keep_context:bool=False # keep per-head contexts `A·V` (b, h, q, d) with `retain_grad` in `contexts`
     cls_only:bool=False # after the last layer's attention block keep position 0 only (set by `hooked_forward` when exact)
-    cls_query:bool=False # with `cls_only`, the last layer's query and output projection on position 0 only (likewise)
+    cls_query:bool=False # with `cls_only`, the whole last layer on position 0, its keys and values folded (likewise)
     probs:list=field(default_factory=list) # recorded probabilities, one (b, h, q, k) tensor per layer
     contexts:list=field(default_factory=list) # recorded contexts, one (b, h, q, d) tensor per layer
     points:dict=field(default_factory=dict) # layer -> its integration points (b·m, h, q, k), a leaf requiring grad
@@ -63,7 +64,7 @@ class HookState:
         return sorted(set(self.layers or []))
 
     def cuts(self, layer:int) -> bool:
-        "Whether `layer` runs its query and output projection on position 0 only (`cls_query` in the last layer)."
+        "Whether `layer` runs on position 0 only, its keys and values folded (`cls_query` in the last layer)."
         return self.cls_query and layer == self.num_layers - 1
 
     def reset(self):
@@ -92,6 +93,25 @@ def _layer_mask(mask, layer, p, st=None):
                          f"{tuple(p.shape)} (batch, heads, q, k); a pruned model needs a mask of its remaining heads")
     return m.view(-1, p.shape[1], 1, 1)
 
+def _folded_scores(q, key, x):
+    "Scores `q·Kᵀ` (R, h, 1, n) of a [CLS] query `q` (R, h, 1, d) without forming the keys `K = x W_kᵀ + b_k`."
+    h, d = q.shape[1], q.shape[-1]
+    u = torch.einsum('rhd,hdD->rhD', q[:, :, 0], key.weight.view(h, d, -1))  # (R, h, D): `q W_k`, per head
+    s = torch.bmm(u, x.transpose(1, 2))  # (R, h, n)
+    if key.bias is not None: s = s + (q[:, :, 0] * key.bias.view(h, d)).sum(-1, keepdim=True)
+    return s[:, :, None]  # (R, h, 1, n)
+
+def _folded_context(p, value, x):
+    "Context `p·V` (R, h, 1, d) of [CLS] probabilities `p` (R, h, 1, n) without forming the values `V = x W_vᵀ + b_v`."
+    h, D = p.shape[1], x.shape[-1]
+    c = torch.einsum('rhD,hdD->rhd', torch.bmm(p[:, :, 0], x), value.weight.view(h, -1, D))  # (R, h, d): `(p·x) W_vᵀ`
+    if value.bias is not None: c = c + p[:, :, 0].sum(-1, keepdim=True) * value.bias.view(h, -1)
+    return c[:, :, None]  # (R, h, 1, d)
+
+KEYS_FIRST_MAX_LEN = 16  # on a CPU, inputs up to this many tokens get their scores laid out keys-first, (R, h, k, q),
+# and normalised across rows: torch's CPU softmax along rows this short is slow (attention forward + backward 1.4×
+# faster keys-first at 8 and 15 tokens, even at 20–24, 10–20 % slower from 30 up; bench/RESULTS.md)
+
 def attattr_attention(module:nn.Module, # the attention module calling us
                       query:torch.Tensor, # (R, h, q, d)
                       key:torch.Tensor, # (R, h, k, d)
@@ -108,29 +128,33 @@ def attattr_attention(module:nn.Module, # the attention module calling us
         layer = st.calls; st.calls += 1
         if st.seen is not None: st.seen.append((module, (query, key, value)))
         cut = st.cuts(layer)
-    if cut:  # only position 0 is read past this layer (`cls_only`): one query row
-        query = query[:, :, :1]
+    if cut:  # the layer runs on position 0 (`_add_point_rows`): keys and values come from its full input
+        kp, vp, slot = module._attattr_fold  # the key and value projections, found by `hook_model`
+        x = slot['full']  # (R, n, D)
         if attention_mask is not None: attention_mask = attention_mask[:, :, :1]
-    scores = torch.matmul(query, key.transpose(2, 3)) * scaling  # (R, h, q, k)
+    kt = query.device.type == 'cpu' and key.shape[2] <= KEYS_FIRST_MAX_LEN and not cut  # scores keys-first
+    if cut: scores = _folded_scores(query, kp, x)  # (R, h, 1, k)
+    else: scores = torch.matmul(key, query.transpose(2, 3)) if kt else torch.matmul(query, key.transpose(2, 3))
+    scores = scores * scaling  # (R, h, q, k), or (R, h, k, q) if `kt`
     if attention_mask is not None and (st is None or st.padded):  # (without padding it is all zeros)
-        scores = scores + _per_row(attention_mask, st and st.rows, scores.shape[0])
-    p = nn.functional.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)  # (R, h, q, k)
+        mask = _per_row(attention_mask, st and st.rows, scores.shape[0])  # (R, 1, q, k)
+        scores = scores + (mask.transpose(2, 3) if kt else mask)
+    p = nn.functional.softmax(scores, dim=-2 if kt else -1, dtype=torch.float32).to(query.dtype)
+    if kt: p = p.transpose(2, 3)  # (R, h, q, k), a view
     p = nn.functional.dropout(p, p=dropout, training=module.training)
     if st is not None:
-        if st.record: st.probs.append(p.detach())
+        if st.record: st.probs.append(p.detach().contiguous())
         if layer in st.targets:  # the last b·m rows are copies of the clean rows (see `_add_point_rows`): scale them
             bm = st.examples * len(st.alphas)
             clean = p[-bm:].view(st.examples, -1, *p.shape[1:])[:, 0]  # (b, h, q, k)
             pts = st.points[layer] = _scaled_points(clean, st, layer)  # (b·m, h, q, k)
             p = torch.cat([p[:-bm], pts]) if p.shape[0] > bm else pts
         if st.head_mask is not None: p = p * _layer_mask(st.head_mask, layer, p, st)
-    ctx = torch.matmul(p, value)  # (R, h, q, d)
+    ctx = _folded_context(p, vp, x) if cut else torch.matmul(p, value)  # (R, h, q, d)
     if st is not None and st.keep_context:
         if ctx.requires_grad: ctx.retain_grad()
         st.contexts.append(ctx)
-    out = ctx.transpose(1, 2)  # (R, q, h, d)
-    if cut: out = out.expand(-1, value.shape[2], -1, -1)  # (R, k, h, d): the module reshapes to its input's length
-    return out.contiguous(), p
+    return ctx.transpose(1, 2).contiguous(), p  # (R, q, h, d)
 
 AttentionInterface.register(ATTN_IMPL, attattr_attention)
 AttentionMaskInterface.register(ATTN_IMPL, eager_mask)
@@ -148,20 +172,23 @@ def _add_point_rows(module, args, kwargs, slot):
     "Forward pre-hook of every transformer layer: before a scaled layer, append m copies of each example's clean row."
     st = kwargs.get(STATE_KWARG)
     h = args[0] if args else kwargs['hidden_states']  # (R, n, D): the first b rows are the clean ones
-    # what this layer's projections may share (`_projection_in`): nothing, unless set below
-    slot.clear()
-    slot.update(n=h.shape[1], cut=st is not None and st.cuts(st.calls))
-    if st is None or st.calls not in (ts := st.targets): return None
-    b, m, last = st.examples, len(st.alphas), st.calls == ts[-1]
-    ex = torch.arange(b, device=h.device)
-    rows = ex if st.rows is None else st.rows  # (R,)
-    # the clean rows are only needed until the last scaled layer; after it every row is an integration point
-    keep, rows = (h[b:], rows[b:]) if last else (h, rows)
-    clean = h[:b].detach()  # (b, n, D): no point depends on the clean rows' gradient
-    new = clean.repeat_interleave(m, 0)  # (b·m, n, D), example-major
-    h = torch.cat([keep, new]) if keep.shape[0] else new  # (R', n, D)
-    st.rows = torch.cat([rows, ex.repeat_interleave(m)])  # (R',)
-    slot.update(copies=m, h=h, keep=keep, clean=clean)  # h = [keep | each clean row m times]
+    slot.clear()  # what this layer's projections may share (`_projection_in`): nothing, unless set below
+    if st is None: return None
+    if st.calls in (ts := st.targets):
+        b, m, last = st.examples, len(st.alphas), st.calls == ts[-1]
+        ex = torch.arange(b, device=h.device)
+        rows = ex if st.rows is None else st.rows  # (R,)
+        # the clean rows are only needed until the last scaled layer; after it every row is an integration point
+        keep, rows = (h[b:], rows[b:]) if last else (h, rows)
+        clean = h[:b].detach()  # (b, n, D): no point depends on the clean rows' gradient
+        new = clean.repeat_interleave(m, 0)  # (b·m, n, D), example-major
+        h = torch.cat([keep, new]) if keep.shape[0] else new  # (R', n, D)
+        st.rows = torch.cat([rows, ex.repeat_interleave(m)])  # (R',)
+        slot.update(copies=m, h=h, keep=keep, clean=clean)  # h = [keep | each clean row m times]
+    if st.cuts(st.calls):  # the layer runs on position 0; its attention reads keys and values from `full` (folded)
+        slot.clear(); slot['full'] = h
+        h = h[:, :1].contiguous()  # (R, 1, D)
+    elif 'copies' not in slot: return None
     if args: return (h,) + tuple(args[1:]), kwargs
     return args, kwargs | dict(hidden_states=h)
 
@@ -172,20 +199,15 @@ def _cls_only_output(module, args, kwargs, output):
     cls = lambda h: h[:, :1].contiguous()  # (R, 1, D); contiguous, so the linear layers after it run as one matmul
     return (cls(output[0]),) + tuple(output[1:]) if isinstance(output, tuple) else cls(output)
 
-def _projection_in(module, args, slot, role):
-    "Forward pre-hook of a projection: the layer's rows without the copies; the query/output one on position 0 only."
-    x = args[0]  # (R, n, D)
-    if role != 'output' and slot.get('copies') and x is slot['h']: x = slot['keep']  # (R − b·m, n, D)
-    if role in ('query', 'output') and slot.get('cut'): x = x[:, :1].contiguous()
-    return (x,) + tuple(args[1:])
+def _projection_in(module, args, slot):
+    "Forward pre-hook of a query/key/value projection: the layer's rows without the copies."
+    if slot.get('copies') and args[0] is slot['h']: return (slot['keep'],) + tuple(args[1:])  # (R − b·m, n, D)
 
-def _projection_out(module, args, out, slot, role):
-    "Forward hook of a projection: the copies' rows added (each example's computed once), position 0 broadcast."
-    if role != 'output' and slot.get('copies') and out.shape[0] < slot['h'].shape[0]:  # it ran on `keep`
+def _projection_out(module, args, out, slot):
+    "Forward hook of a query/key/value projection: the copies' rows added, each example's computed once."
+    if slot.get('copies') and out.shape[0] < slot['h'].shape[0]:  # it ran on `keep`
         clean = nn.functional.linear(slot['clean'][:, :out.shape[1]], module.weight, module.bias)  # (b, n, D')
-        out = torch.cat([out, clean.repeat_interleave(slot['copies'], 0)])  # (R, n, D')
-    if role in ('query', 'output') and slot.get('cut'): out = out.expand(-1, slot['n'], -1)  # (R, n, D'), stride 0
-    return out
+        return torch.cat([out, clean.repeat_interleave(slot['copies'], 0)])  # (R, n, D')
 
 def _layer_of(model, names, mod):
     "The transformer layer holding attention module `mod` (the `ModuleList` item above it), and its child on the way."
@@ -228,22 +250,19 @@ def _discover(model, x):
         for h in hs: h.remove()
     return log
 
-def _projection_roles(log, names, block, shape):
-    "{linear layer: role}: 'query' or 'shared' (key, value, or several) for the projections, and the last layer's 'output'."
+def _projections(log, names, shape):
+    "The linear layers whose outputs are an attention call's query, key or value; and the last call's key and value ones."
     same = lambda a, b: a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
     aligned = lambda out: isinstance(out, torch.Tensor) and out.dim() == 3 and tuple(out.shape[:2]) == shape  # (b, n, D')
-    inside = lambda mod, parent: names[mod].startswith(names[parent] + '.')
     calls = [i for i, (mod, _) in enumerate(log) if not isinstance(mod, nn.Linear)]
-    roles = {}
-    for j, i in enumerate(calls):  # the projections: linear layers whose outputs are the query, key or value
-        att, (q, k, v) = log[i]
+    projs = {}
+    for j, i in enumerate(calls):
+        att, qkv = log[i]
+        feeding = {}  # 'q', 'k', 'v' (or several, fused) -> the linear layer whose output it is
         for mod, out in log[calls[j - 1] + 1 if j else 0:i]:
-            if type(mod) is not nn.Linear or not inside(mod, att) or not aligned(out): continue  # (re-run by `_projection_out`)
-            if feeds := [r for r, t in zip('qkv', (q, k, v)) if same(out, t)]: roles[mod] = 'query' if feeds == ['q'] else 'shared'
-    # the last layer's output projection: the first linear layer inside its attention block after the call
-    out, o = next(((mod, o) for mod, o in log[calls[-1] + 1:] if isinstance(mod, nn.Linear) and inside(mod, block)), (None, None))
-    if out is not None and out not in roles and aligned(o): roles[out] = 'output'
-    return roles
+            if type(mod) is not nn.Linear or not names[mod].startswith(names[att] + '.') or not aligned(out): continue
+            if feeds := ''.join(r for r, t in zip('qkv', qkv) if same(out, t)): projs[mod] = feeding[feeds] = mod
+    return list(projs), (feeding['k'], feeding['v']) if 'k' in feeding and 'v' in feeding else None
 
 def hook_model(model:nn.Module) -> nn.Module:
     "Switch `model` to the attattr attention function, in eval mode (dropout off); raises if it cannot be hooked."
@@ -259,11 +278,12 @@ def hook_model(model:nn.Module) -> nn.Module:
     model._attattr_slot = slot
     hs = [layer.register_forward_pre_hook(partial(_add_point_rows, slot=slot), with_kwargs=True)
           for layer in dict.fromkeys(_layer_of(model, names, a)[0] for a in seen)]
-    block = _layer_of(model, names, seen[-1])[1]  # the last layer's attention block
-    for mod, role in _projection_roles(log, names, block, tuple(x['input_ids'].shape)).items():
-        hs += [mod.register_forward_pre_hook(partial(_projection_in, slot=slot, role=role)),
-               mod.register_forward_hook(partial(_projection_out, slot=slot, role=role))]
-    handle = block.register_forward_hook(_cls_only_output, with_kwargs=True)
+    projs, kv = _projections(log, names, tuple(x['input_ids'].shape))
+    for mod in projs:
+        hs += [mod.register_forward_pre_hook(partial(_projection_in, slot=slot)),
+               mod.register_forward_hook(partial(_projection_out, slot=slot))]
+    if kv: seen[-1]._attattr_fold = (*kv, slot)  # what the last layer's attention folds with `cls_query`
+    handle = _layer_of(model, names, seen[-1])[1].register_forward_hook(_cls_only_output, with_kwargs=True)
     # the shortcuts are kept only where the dummy logits do not change (a [CLS] classifier)
     L = len(seen)
     def logits(**kw):
@@ -272,15 +292,16 @@ def hook_model(model:nn.Module) -> nn.Module:
     tol = CLS_ONLY_RTOL[full.dtype in (torch.float32, torch.float64)]
     def same(**kw):
         try: out = logits(**kw)
-        except (RuntimeError, IndexError): return False
+        except Exception: return False  # a shortcut this model's code cannot take
         if 'layers' in kw: out = out.view(L, 2, -1)  # every layer's point α = 1: the plain logits
         return out.shape[-2:] == full.shape and torch.allclose(out, full.expand_as(out), rtol=tol, atol=tol / 10)
     model._attattr_cls_only = same(cls_only=True)
-    model._attattr_cls_query = model._attattr_cls_only and same(cls_only=True, cls_query=True)
+    model._attattr_cls_query = model._attattr_cls_only and kv is not None and same(cls_only=True, cls_query=True)
     if not model._attattr_cls_only: handle.remove()
     pts = dict(layers=list(range(L)), alphas=torch.ones(1, device=full.device))
     if not same(cls_only=model._attattr_cls_only, cls_query=model._attattr_cls_query, **pts):
         for h in hs + [handle]: h.remove()
+        seen[-1].__dict__.pop('_attattr_fold', None)
         raise UnsupportedModelError(f"unsupported model type {mt!r}: its integration points do not reproduce its logits")
     model._attattr_hooked = True
     return model
