@@ -10,6 +10,7 @@ from attattr.attack import *
 from attattr.attack import _insert
 from attattr.data import featurize_tokens
 from attattr.data import AttattrError, InputExample, collate, featurize
+from attattr.hooks import hook_model
 from attattr.models import TINY_WORDS, load_model, tiny_model, tiny_tokenizer
 
 A, B = 'camping', 'exactly'  # the planted pair: label 1 iff both occur
@@ -33,6 +34,7 @@ def planted():
     "A tiny BERT trained for a few seconds (plain AdamW) on the planted-pair task, and its tokenizer."
     torch.manual_seed(0)
     tok, model = tiny_tokenizer(), tiny_model(num_labels=2, seed=0)
+    model.set_attn_implementation('eager')  # trained with transformers' own attention, whatever attattr's kernel does
     feats = featurize(make(800, 0), tok, LABELS)
     opt, g = torch.optim.AdamW(model.parameters(), lr=3e-3), torch.Generator().manual_seed(0)
     model.train()
@@ -42,7 +44,7 @@ def planted():
             b = collate([feats[i] for i in perm[s:s + 32]])
             loss = model(**{k: v for k, v in b.items() if k != 'labels'}, labels=b['labels']).loss
             opt.zero_grad(); loss.backward(); opt.step()
-    model.eval()
+    hook_model(model)
     dev = featurize(make(200, 1), tok, LABELS)
     assert (predict(model, dev) == np.array([f.label for f in dev])).mean() > 0.95
     return model, tok
