@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'bench'))
 import reference as R
 from attattr.attribution import DEFAULT_METHOD, DEFAULT_STEPS, FAITHFUL, attribute
-from attattr.data import collate, featurize, get_processor, read_layers_json
+from attattr.data import collate, featurize, get_processor
+from attattr.formats import read_layers_json
 from attattr.models import load_model, load_tokenizer
 from attattr.runs import load_split_results
 

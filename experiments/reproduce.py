@@ -22,12 +22,14 @@ from fastcore.script import store_true
 from tqdm import tqdm
 
 import attattr
-from attattr.data import AttattrError, atomic_write, featurize, get_processor, read_examples, run_cli, write_json_atomic
+from attattr.core import AttattrError, atomic_write, run_cli, write_json_atomic
+from attattr.data import featurize, get_processor, read_examples
 from attattr.hooks import num_layers_heads
 from attattr.models import load_model
 from attattr.attribution import FAITHFUL, attribute
-from attattr.pruning import (ATTR_SETTINGS, EFFECTIVENESS_CURVES, effectiveness_curve, evaluate, fractions, head_importance,
-                             per_example_pruning_curve, pruning_curves, plot_curves, plot_effectiveness, save_figure)
+from attattr.pruning import (ATTR_SETTINGS, EFFECTIVENESS_CURVES, effectiveness_curve, evaluate, fractions,
+                             head_importance, per_example_pruning_curve, pruning_curves, plot_curves,
+                             plot_effectiveness, save_figure)
 from attattr.attack import SST2_MIN_TOKENS, evaluate_attack, filter_patterns, mine_patterns, pattern_table
 from attattr.tree import build_tree, compare_importance, save_tree, spearman
 

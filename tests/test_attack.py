@@ -9,9 +9,11 @@ import torch
 from attattr.attack import *
 from attattr.attack import _insert
 from attattr.data import featurize_tokens
-from attattr.data import AttattrError, InputExample, collate, featurize
+from attattr.core import AttattrError
+from attattr.data import InputExample, collate, featurize
 from attattr.hooks import hook_model
-from attattr.models import TINY_WORDS, load_model, tiny_model, tiny_tokenizer
+from attattr.testing import TINY_WORDS, tiny_model, tiny_tokenizer
+from attattr.models import load_model
 
 A, B = 'camping', 'exactly'  # the planted pair: label 1 iff both occur
 LABELS = ['0', '1']

@@ -5,7 +5,7 @@ from conftest import MNLI, need
 from attattr.attribution import FAITHFUL, attribute
 from attattr.data import collate, featurize_task
 from attattr.hooks import HookState, hooked_forward, num_layers_heads
-from attattr.models import tiny_model, tiny_tokenizer
+from attattr.testing import tiny_model, tiny_tokenizer
 
 TOL = 1e-4  # max relative difference allowed against the reference (the bound)
 

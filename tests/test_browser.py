@@ -13,7 +13,7 @@ from test_docs import Page, build_site, is_local
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
 TUTORIAL = ROOT/'nbs'/'20_tutorial_mnli.ipynb'  # the worked MNLI tutorial, once written
-FALLBACK = ROOT/'nbs'/'04_attribution.ipynb'  # until then: the attribution notebook (it has a figure)
+FALLBACK = ROOT/'nbs'/'07_attribution.ipynb'  # until then: the attribution notebook (it has a figure)
 WINDOW = '1280,2000'
 MIN_PIXEL_STD = 8.0  # a rendered page (text, code, figures) varies far more than this; a blank one not at all
 CHROME_TIMEOUT_S = 120

@@ -8,6 +8,8 @@ import torch
 from transformers import AutoTokenizer, BertTokenizer, RobertaTokenizer
 from transformers.models.bert.tokenization_bert_legacy import BertTokenizerLegacy
 
+from attattr.core import *
+from attattr.formats import *
 from attattr.data import *
 from attattr.data import PROCESSORS, NLI_LABELS
 

@@ -122,7 +122,7 @@ def test_staged_notebook_is_clean(tmp_path):
     "nbdev's processors: hidden cells go, directive lines go, Quarto options become tags, outputs stay."
     png = dict(output_type='display_data', metadata={}, data={'image/png': 'iVBORw0KGgo=', 'text/plain': 'fig'})
     _nb(tmp_path/'03_m.ipynb', [
-        _code('#| default_exp models'), _md('# Models\n\n> What it does.'),
+        _code('#| default_exp testing'), _md('# Test fixtures\n\n> What it does.'),
         _code('#| export\ndef tiny_config():\n    "One line."\n    return 1'),
         _code('#| hide\nsecret_hidden_cell()'),
         _code('#| echo: false\nplot()', [png]),
@@ -137,8 +137,8 @@ def test_staged_notebook_is_clean(tmp_path):
     assert [''.join(c['source']).splitlines()[0] for c in code] == ['def tiny_config():', 'plot()',
                                                                    'tiny_config()']
     assert 'hide-input' in code[0]['metadata']['tags']  # exported source folded (its show_doc entry is shown)
-    doc = [s for s in src if s.startswith('## tiny_config')]  # nbdev's show_doc of attattr.models.tiny_config,
-    assert doc and 'def tiny_config(' in doc[0]                # a level below `# Models`, without running anything
+    doc = [s for s in src if s.startswith('## tiny_config')]  # nbdev's show_doc of attattr.testing.tiny_config,
+    assert doc and 'def tiny_config(' in doc[0]                # a level below `# Test fixtures`, without running anything
     assert code[1]['metadata']['tags'] == ['remove-input'] and code[1]['outputs'][0]['data']['image/png']
     assert ''.join(code[2]['outputs'][0]['data']['text/plain']) == '1'
     assert nb['metadata']['language_info']['pygments_lexer'] == 'ipython3'

@@ -8,9 +8,12 @@ import torch
 from torch import nn
 from safetensors.torch import load_file
 
-from attattr.data import AttattrError, accuracy, featurize_task, mcc, metric_value, pearson, read_examples
-from attattr.models import load_model, tiny_model, tiny_tokenizer
+from attattr.core import AttattrError
+from attattr.data import accuracy, featurize_task, mcc, metric_value, pearson, read_examples
+from attattr.models import load_model
+from attattr.testing import tiny_model, tiny_tokenizer
 from attattr.finetune import *
+from attattr.testing import *
 from attattr.finetune import attattr_finetune
 
 from conftest import SHARED, need

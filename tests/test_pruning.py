@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from attattr.data import AttattrError, collate, featurize
+from attattr.core import AttattrError
+from attattr.data import collate, featurize
 from attattr.hooks import HookState, hooked_forward, num_layers_heads
-from attattr.models import tiny_model, tiny_tokenizer
+from attattr.testing import tiny_model, tiny_tokenizer
 from attattr.pruning import *
-from attattr.pruning import PLANTED_LABELS
+from attattr.testing import *
+from attattr.testing import PLANTED_LABELS
 
 torch.set_num_threads(1)  # tiny models: threads only add overhead, and the test machine's cores are shared
 PLANTED = (1, 2)  # (layer, head) of the planted head

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from attattr.models import TINY_WORDS, tiny_model, tiny_tokenizer
+from attattr.testing import TINY_WORDS, tiny_model, tiny_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT/'experiments'/'reproduce.py'

@@ -3,8 +3,9 @@ import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import pytest, torch
 from attattr.attribution import FAITHFUL, attribute
-from attattr.data import featurize, get_processor, read_layers_json, read_tokens_json
-from attattr.models import tiny_model, tiny_tokenizer
+from attattr.data import featurize, get_processor
+from attattr.formats import read_layers_json, read_tokens_json
+from attattr.testing import tiny_model, tiny_tokenizer
 from attattr.runs import attribute_split, index_path, load_split_results, read_index, split_index
 
 BIN = Path(sys.executable).parent  # the venv's console scripts

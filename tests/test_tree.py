@@ -9,7 +9,8 @@ matplotlib.use('Agg')
 import matplotlib.image as mpimg
 import matplotlib.pyplot as plt
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from attattr.data import AttattrError, write_layers_json, write_tokens_json
+from attattr.core import AttattrError
+from attattr.formats import write_layers_json, write_tokens_json
 from attattr.tree import (attattr_tree, attention_flow, attention_rollout, build_tree, compare_importance, draw_tree,
                           layer_scores, save_tree, spearman, tree_cli, tree_files)
 

@@ -6,8 +6,9 @@ import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
-from attattr.data import AttattrError, InputExample, featurize
-from attattr.models import tiny_model, tiny_tokenizer
+from attattr.core import AttattrError
+from attattr.data import InputExample, featurize
+from attattr.testing import tiny_model, tiny_tokenizer
 from attattr.attribution import attribute
 import attattr.widgets as W
 

@@ -1,6 +1,6 @@
 """Execute notebooks in place so the committed notebooks (and the docs built from them) hold real outputs.
 
-Usage: python tools/run_nbs.py nbs/04_attribution.ipynb [more.ipynb ...]
+Usage: python tools/run_nbs.py nbs/07_attribution.ipynb [more.ipynb ...]
 Runs every cell, flagged slow cells included; cells flagged `#| gpu` only where CUDA is available (elsewhere they keep
 their stored outputs); cells are run from the notebook's own folder.
 """
