@@ -7,14 +7,14 @@ Docs: https://attattr.github.io/attattr/attribution.html.md"""
 # %% ../nbs/07_attribution.ipynb #37678c7b
 from __future__ import annotations
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
 from .core import AttattrError
 from .formats import write_layers_json
-from .hooks import HookState, hooked_forward, num_layers_heads, params_requiring_grad
+from .hooks import HookState, full_heads, hook_record, hooked_forward, num_layers_heads, params_requiring_grad
 
 # %% auto #0
 __all__ = ['DEFAULT_STEPS', 'DEFAULT_METHOD', 'FAITHFUL', 'METHODS', 'OUTPUTS', 'POINT_TOKENS', 'quadrature', 'Attribution',
@@ -98,7 +98,7 @@ POINT_TOKENS = 8192  # CPU: default budget of one forward, scaled layers × exam
 
 def _points_per_forward(model, dev, rows_tokens, m):
     "Default points per forward for `rows_tokens` = scaled layers × examples × tokens and m points."
-    budget = getattr(model, '_attattr_point_tokens', None) or (POINT_TOKENS if dev.type == 'cpu' else None)
+    budget = hook_record(model).point_tokens or (POINT_TOKENS if dev.type == 'cpu' else None)
     return m if budget is None else max(1, min(m, budget // rows_tokens))
 
 def _gradients(model, x, Ls, alphas, weights, bs, tgt, head_mask, base, output, amp, i0):
@@ -117,9 +117,10 @@ def _gradients(model, x, Ls, alphas, weights, bs, tgt, head_mask, base, output, 
             F = _objective(out, output).view(T, b, len(a), -1)
             F = F.gather(-1, tg.expand(T, b, len(a), 1))[..., 0]  # (T, b, k)
             gs = torch.autograd.grad(F.sum(), [st.points[l] for l in Ls])  # (b·k, h, N, N) each
-            for t, g in enumerate(gs):  # g: (b·k, h, q, N); q = 1 for the last layer with `cls_query`, where only
-                # the [CLS] query row is read and the other rows' gradients are zero
-                grads[t, :, :, :g.shape[-2]] += (w.view(1, -1, 1, 1, 1) * g.double().view(b, len(a), *g.shape[1:])).sum(1)
+            for t, g in enumerate(gs):  # g: (b·k, h_l, q, N); q = 1 for the last layer with `cls_query`, where only
+                # the [CLS] query row is read and the other rows' gradients are zero; h_l < H in a pruned layer
+                g = (w.view(1, -1, 1, 1, 1) * g.double().view(b, len(a), *g.shape[1:])).sum(1)  # (b, h_l, q, N)
+                grads[t, :, :, :g.shape[-2]] += full_heads(g, model, Ls[t])
             if i0 is not None and s <= i0 < s + bs: f0 = F[:, :, i0 - s].detach().float().cpu()  # (T, b)
     return grads, f0
 
@@ -155,7 +156,7 @@ def _record(model, inputs, head_mask, amp):
     "Logits (b, c) and attention probabilities (b, L, h, N, N) of a plain forward."
     st = HookState(record=True, head_mask=head_mask)
     with torch.no_grad(), amp: logits = hooked_forward(model, inputs, st)
-    return logits.float(), torch.stack(st.probs, 1).float()
+    return logits.float(), torch.stack([full_heads(p, model, l) for l, p in enumerate(st.probs)], 1).float()
 
 def _baselines(model, inputs, baselines, head_mask, amp, att):
     "Per-example, per-layer baseline probabilities (b or 1, L, h, N, N), or None for the zero baseline, and the baseline's name."
@@ -227,7 +228,7 @@ def attribute(model:nn.Module, # a classifier hooked by `attattr.hooks.hook_mode
         except torch.OutOfMemoryError:  # a GPU: halve the points per forward and keep the size that fits
             if internal_batch_size or bs == 1: raise
             bs = (bs + 1) // 2
-            model._attattr_point_tokens = len(Ls) * b * N * bs
+            hook_record(model).point_tokens = len(Ls) * b * N * bs
             if dev.type == 'cuda': torch.cuda.empty_cache()
     diff = att[:, Ls] - (0. if base is None else base[:, Ls].float())  # (b, T, h, N, N)
     attrs = (diff.double() * grads.transpose(0, 1)).float().cpu()  # (b, T, h, N, N)

@@ -16,13 +16,14 @@ from transformers.masking_utils import eager_mask
 from .core import AttattrError
 
 # %% auto #0
-__all__ = ['ATTN_IMPL', 'STATE_KWARG', 'KEYS_FIRST_MAX_LEN', 'DISCOVERY_LEN', 'CLS_ONLY_RTOL', 'UnsupportedModelError',
-           'check_supported', 'HookState', 'attattr_attention', 'num_layers_heads', 'params_requiring_grad',
-           'hook_model', 'hooked_forward']
+__all__ = ['ATTN_IMPL', 'STATE_KWARG', 'RECORD_ATTR', 'KEYS_FIRST_MAX_LEN', 'DISCOVERY_LEN', 'CLS_ONLY_RTOL',
+           'UnsupportedModelError', 'check_supported', 'num_layers_heads', 'HookState', 'attattr_attention',
+           'HookRecord', 'unhook', 'hook_model', 'hook_record', 'hooked_forward', 'full_heads', 'params_requiring_grad']
 
 # %% ../nbs/03_hooks.ipynb #98f0e95f
 ATTN_IMPL = "attattr"  # name under which the attention function is registered with transformers
 STATE_KWARG = "attattr"  # keyword argument of `model(...)` carrying the `HookState`
+RECORD_ATTR = "attattr"  # attribute of a hooked model holding its `HookRecord`
 
 class UnsupportedModelError(AttattrError):
     "A model whose attention does not go through transformers' `AttentionInterface`."
@@ -36,6 +37,15 @@ def check_supported(model:nn.Module): # a transformers `PreTrainedModel`
             "AttentionInterface, so attattr cannot hook it (supported: bert, roberta, distilbert, albert, electra, "
             "xlm-roberta, camembert, mobilebert and other AttentionInterface encoders)")
 
+# %% ../nbs/03_hooks.ipynb #f5b7c2e8
+def num_layers_heads(model:nn.Module) -> tuple[int, int]:
+    "Number of attention layers and heads per layer, from the model's config (never from its name)."
+    c = model.config
+    L = next((getattr(c, k) for k in ('num_hidden_layers', 'n_layers', 'num_layers') if getattr(c, k, None)), None)
+    H = next((getattr(c, k) for k in ('num_attention_heads', 'n_heads') if getattr(c, k, None)), None)
+    if L is None or H is None: raise UnsupportedModelError(f"cannot read layer/head counts from the {c.model_type!r} config")
+    return L, H
+
 # %% ../nbs/03_hooks.ipynb #3c696a79
 @dataclass
 class HookState:
@@ -43,7 +53,8 @@ class HookState:
     layers:list|None=None # layers whose probabilities are replaced by α-scaled copies, all in this one forward
     alphas:torch.Tensor|None=None # (m,) scale factors α of the integration points
     baselines:dict|None=None # layer -> (b, h, q, k) baseline probabilities B per example; None (or a missing layer) = zero
-    head_mask:torch.Tensor|None=None # (layers, heads), or (b, layers, heads) per example: 0/1 (or any weight) multiplying each head's probabilities
+    head_mask:torch.Tensor|None=None # (layers, heads), or (b, layers, heads) per example: 0/1 (or any weight)
+                                     # multiplying each head's probabilities; a pruned model's in the original numbering
     record:bool=False # keep the post-softmax probabilities of every layer in `probs` (in forwards without `layers`)
     keep_context:bool=False # keep per-head contexts `A·V` (b, h, q, d) with `retain_grad` in `contexts`
     cls_only:bool=False # after the last layer's attention block keep position 0 only (set by `hooked_forward` when exact)
@@ -56,6 +67,7 @@ class HookState:
     examples:int=0 # b: the examples in the batch (the clean rows)
     padded:bool=True # whether any example has padding; if not, the (all-zero) attention mask is skipped
     num_layers:int=0 # L, set by `hooked_forward`
+    hooks:HookRecord|None=None # the model's `HookRecord`, set by `hooked_forward`
     seen:list|None=None # if a list, `(module, (query, key, value))` of every attention call is appended (`hook_model`)
 
     @property
@@ -81,18 +93,23 @@ def _scaled_points(p, st, layer):
     pts = b + a * (p.detach()[:, None] - b)  # (b, m, h, q, k)
     return pts.reshape(-1, *p.shape[1:]).requires_grad_(True)  # (b·m, h, q, k), example-major
 
+# %% ../nbs/03_hooks.ipynb #5c3b209e
 def _per_row(x, rows, R):
     "`x` (b, ...) indexed to R hidden-state rows, `rows` (R,) naming each row's example (None: the rows are the examples)."
     return x if rows is None or x.shape[0] in (1, R) else x[rows.to(x.device)]
 
 def _layer_mask(mask, layer, p, st=None):
-    "Layer `layer`'s rows of a (L, h) or per-example (b, L, h) head mask, shaped to multiply `p` (R, h, q, k)."
-    m = (mask[layer] if mask.dim() == 2 else _per_row(mask[:, layer], st and st.rows, p.shape[0])).to(p)  # (h,) or (R, h)
+    "Layer `layer`'s rows of a (L, H) or per-example (b, L, H) head mask, shaped to multiply `p` (R, h, q, k)."
+    m = (mask[layer] if mask.dim() == 2 else _per_row(mask[:, layer], st and st.rows, p.shape[0])).to(p)  # (H,) or (R, H)
+    hooks = st.hooks if st is not None else None
+    if m.shape[-1] != p.shape[1] and hooks is not None and m.shape[-1] == hooks.num_heads:
+        m = m[..., hooks.heads(layer)]  # a pruned layer: its heads' columns, in the original numbering
     if m.shape[-1] != p.shape[1] or (m.dim() == 2 and m.shape[0] not in (1, p.shape[0])):
         raise ValueError(f"head_mask of shape {tuple(mask.shape)} does not fit layer {layer}'s probabilities of shape "
-                         f"{tuple(p.shape)} (batch, heads, q, k); a pruned model needs a mask of its remaining heads")
+                         f"{tuple(p.shape)} (batch, heads, q, k)")
     return m.view(-1, p.shape[1], 1, 1)
 
+# %% ../nbs/03_hooks.ipynb #8b560f03
 def _folded_scores(q, key, x):
     "Scores `q·Kᵀ` (R, h, 1, n) of a [CLS] query `q` (R, h, 1, d) without forming the keys `K = x W_kᵀ + b_k`."
     h, d = q.shape[1], q.shape[-1]
@@ -108,6 +125,7 @@ def _folded_context(p, value, x):
     if value.bias is not None: c = c + p[:, :, 0].sum(-1, keepdim=True) * value.bias.view(h, -1)
     return c[:, :, None]  # (R, h, 1, d)
 
+# %% ../nbs/03_hooks.ipynb #9291b1c5
 KEYS_FIRST_MAX_LEN = 16  # on a CPU, inputs up to this many tokens get their scores laid out keys-first, (R, h, k, q),
 # and normalised across rows: torch's CPU softmax along rows this short is slow (attention forward + backward 1.4×
 # faster keys-first at 8 and 15 tokens, even at 20–24, 10–20 % slower from 30 up; bench/RESULTS.md)
@@ -129,8 +147,8 @@ def attattr_attention(module:nn.Module, # the attention module calling us
         if st.seen is not None: st.seen.append((module, (query, key, value)))
         cut = st.cuts(layer)
     if cut:  # the layer runs on position 0 (`_add_point_rows`): keys and values come from its full input
-        kp, vp, slot = module._attattr_fold  # the key and value projections, found by `hook_model`
-        x = slot['full']  # (R, n, D)
+        kp, vp = st.hooks.kv  # the last layer's key and value projections, found by `hook_model`
+        x = st.hooks.slot['full']  # (R, n, D)
         if attention_mask is not None: attention_mask = attention_mask[:, :, :1]
     kt = query.device.type == 'cpu' and key.shape[2] <= KEYS_FIRST_MAX_LEN and not cut  # scores keys-first
     if cut: scores = _folded_scores(query, kp, x)  # (R, h, 1, k)
@@ -159,15 +177,7 @@ def attattr_attention(module:nn.Module, # the attention module calling us
 AttentionInterface.register(ATTN_IMPL, attattr_attention)
 AttentionMaskInterface.register(ATTN_IMPL, eager_mask)
 
-# %% ../nbs/03_hooks.ipynb #5c3b209e
-def num_layers_heads(model:nn.Module) -> tuple[int, int]:
-    "Number of attention layers and heads per layer, from the model's config (never from its name)."
-    c = model.config
-    L = next((getattr(c, k) for k in ('num_hidden_layers', 'n_layers', 'num_layers') if getattr(c, k, None)), None)
-    H = next((getattr(c, k) for k in ('num_attention_heads', 'n_heads') if getattr(c, k, None)), None)
-    if L is None or H is None: raise UnsupportedModelError(f"cannot read layer/head counts from the {c.model_type!r} config")
-    return L, H
-
+# %% ../nbs/03_hooks.ipynb #294849d5
 def _add_point_rows(module, args, kwargs, slot):
     "Forward pre-hook of every transformer layer: before a scaled layer, append m copies of each example's clean row."
     st = kwargs.get(STATE_KWARG)
@@ -192,13 +202,7 @@ def _add_point_rows(module, args, kwargs, slot):
     if args: return (h,) + tuple(args[1:]), kwargs
     return args, kwargs | dict(hidden_states=h)
 
-def _cls_only_output(module, args, kwargs, output):
-    "Forward hook of the last layer's attention block: keep position 0 only, so the rest of the layer runs on one row."
-    st = kwargs.get(STATE_KWARG)
-    if st is None or not st.cls_only or st.calls != st.num_layers: return None
-    cls = lambda h: h[:, :1].contiguous()  # (R, 1, D); contiguous, so the linear layers after it run as one matmul
-    return (cls(output[0]),) + tuple(output[1:]) if isinstance(output, tuple) else cls(output)
-
+# %% ../nbs/03_hooks.ipynb #67320d46
 def _projection_in(module, args, slot):
     "Forward pre-hook of a query/key/value projection: the layer's rows without the copies."
     if slot.get('copies') and args[0] is slot['h']: return (slot['keep'],) + tuple(args[1:])  # (R − b·m, n, D)
@@ -209,29 +213,16 @@ def _projection_out(module, args, out, slot):
         clean = nn.functional.linear(slot['clean'][:, :out.shape[1]], module.weight, module.bias)  # (b, n, D')
         return torch.cat([out, clean.repeat_interleave(slot['copies'], 0)])  # (R, n, D')
 
-def _layer_of(model, names, mod):
-    "The transformer layer holding attention module `mod` (the `ModuleList` item above it), and its child on the way."
-    parts = names[mod].split('.')
-    for k in range(len(parts) - 1, 0, -1):
-        if isinstance(model.get_submodule('.'.join(parts[:k - 1])), nn.ModuleList):
-            return model.get_submodule('.'.join(parts[:k])), model.get_submodule('.'.join(parts[:k + 1]))
-    raise UnsupportedModelError(f"unsupported model type {model.config.model_type!r}: its attention module "
-                                f"{names[mod]!r} is not inside a list of layers")
+# %% ../nbs/03_hooks.ipynb #d8da6d45
+def _cls_only_output(module, args, kwargs, output):
+    "Forward hook of the last layer's attention block: keep position 0 only, so the rest of the layer runs on one row."
+    st = kwargs.get(STATE_KWARG)
+    if st is None or not st.cls_only or st.calls != st.num_layers: return None
+    cls = lambda h: h[:, :1].contiguous()  # (R, 1, D); contiguous, so the linear layers after it run as one matmul
+    return (cls(output[0]),) + tuple(output[1:]) if isinstance(output, tuple) else cls(output)
 
-@contextmanager
-def params_requiring_grad(model:nn.Module, # any module
-                          flag:bool, # whether its parameters require gradients inside the block
-                         ):
-    "Set every parameter's `requires_grad` to `flag` for the duration of the block, then restore each one."
-    flags = [p.requires_grad for p in model.parameters()]
-    model.requires_grad_(flag)
-    try: yield model
-    finally:
-        for p, f in zip(model.parameters(), flags): p.requires_grad_(f)
-
+# %% ../nbs/03_hooks.ipynb #36b376b0
 DISCOVERY_LEN = 4  # tokens of the dummy inputs `hook_model` runs to find the attention modules and check its shortcuts
-CLS_ONLY_RTOL = {True: 1e-4, False: 2e-2}  # float32/64 or not: how close the dummy logits must be with a shortcut
-# (a classifier reading other positions differs by tens of per cent)
 
 def _dummy(model, n=DISCOVERY_LEN):
     "A dummy input of two examples of `n` distinct tokens, the second one's last token padding."
@@ -250,6 +241,15 @@ def _discover(model, x):
         for h in hs: h.remove()
     return log
 
+def _layer_of(model, names, mod):
+    "The transformer layer holding attention module `mod` (the `ModuleList` item above it), and its child on the way."
+    parts = names[mod].split('.')
+    for k in range(len(parts) - 1, 0, -1):
+        if isinstance(model.get_submodule('.'.join(parts[:k - 1])), nn.ModuleList):
+            return model.get_submodule('.'.join(parts[:k])), model.get_submodule('.'.join(parts[:k + 1]))
+    raise UnsupportedModelError(f"unsupported model type {model.config.model_type!r}: its attention module "
+                                f"{names[mod]!r} is not inside a list of layers")
+
 def _projections(log, names, shape):
     "The linear layers whose outputs are an attention call's query, key or value; and the last call's key and value ones."
     same = lambda a, b: a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
@@ -264,30 +264,68 @@ def _projections(log, names, shape):
             if feeds := ''.join(r for r, t in zip('qkv', qkv) if same(out, t)): projs[mod] = feeding[feeds] = mod
     return list(projs), (feeding['k'], feeding['v']) if 'k' in feeding and 'v' in feeding else None
 
-def hook_model(model:nn.Module) -> nn.Module:
-    "Switch `model` to the attattr attention function, in eval mode (dropout off); raises if it cannot be hooked."
-    check_supported(model)
-    if model.config._attn_implementation != ATTN_IMPL: model.set_attn_implementation(ATTN_IMPL)
-    model.eval()
-    if getattr(model, '_attattr_hooked', False): return model
+# %% ../nbs/03_hooks.ipynb #aa6a4ed0
+@dataclass
+class HookRecord:
+    "What `hook_model` attached to a model (`model.attattr`): hooks, the modules found, the shortcuts kept, the point budget."
+    num_heads:int # H: heads per layer in the config (a pruned layer has fewer, see `pruned`)
+    attention:list # the attention modules, in layer order
+    layers:list # the transformer layers holding them, each with a forward pre-hook that adds the point rows
+    projections:list # the query/key/value `nn.Linear`s computed once per example for the copied rows
+    kv:tuple|None=None # the last layer's key and value `nn.Linear`s, which `cls_query` folds into the [CLS] query
+    cls_only:bool=False # shortcut kept: after the last attention block, position 0 only
+    cls_query:bool=False # shortcut kept: the last layer on position 0, its keys and values folded
+    settings:dict=field(default_factory=dict) # the shortcuts asked for (`hook_model`'s arguments)
+    pruned:dict=field(default_factory=dict) # {layer: set of original head indices removed} (`attattr.pruning.prune_heads`)
+    point_tokens:int|None=None # points × tokens per forward known to fit (set after a GPU out-of-memory error)
+    slot:dict=field(default_factory=dict) # per-forward scratch: what a layer's pre-hook tells its projections and attention
+    handles:list=field(default_factory=list) # the torch hook handles, removed by `unhook`
+    attn_implementation:str|None=None # the model's attention implementation before hooking (restored by `unhook`)
+    training:bool=False # the model's mode before hooking (restored by `unhook`)
+
+    def heads(self, layer:int) -> list[int]:
+        "Original indices of the heads left in `layer`."
+        return [h for h in range(self.num_heads) if h not in self.pruned.get(layer, ())]
+
+# %% ../nbs/03_hooks.ipynb #8d996cad
+def unhook(model:nn.Module) -> nn.Module:
+    "Remove everything `hook_model` attached; the model's attention implementation and train/eval mode are restored."
+    rec = model.__dict__.pop(RECORD_ATTR, None)
+    if rec is None: return model
+    for h in rec.handles: h.remove()
+    rec.slot.clear()
+    impl = rec.attn_implementation
+    if impl is not None and model.config._attn_implementation != impl: model.set_attn_implementation(impl)
+    return model.train(rec.training)
+
+# %% ../nbs/03_hooks.ipynb #121de95b
+def _attach_hooks(model, settings):
+    "Find `model`'s parts in a dummy forward and attach the hooks: its `HookRecord` (shortcuts not yet checked)."
     mt, x = model.config.model_type, _dummy(model)
     log = _discover(model, x)
     seen = [mod for mod, _ in log if not isinstance(mod, nn.Linear)]  # the attention modules, in layer order
     if not seen: raise UnsupportedModelError(f"unsupported model type {mt!r}: no layer called the attention hook")
-    names, slot = {m: n for n, m in model.named_modules()}, {}  # slot: what a layer's pre-hook tells its projections
-    model._attattr_slot = slot
-    hs = [layer.register_forward_pre_hook(partial(_add_point_rows, slot=slot), with_kwargs=True)
-          for layer in dict.fromkeys(_layer_of(model, names, a)[0] for a in seen)]
+    names = {m: n for n, m in model.named_modules()}
     projs, kv = _projections(log, names, tuple(x['input_ids'].shape))
-    for mod in projs:
-        hs += [mod.register_forward_pre_hook(partial(_projection_in, slot=slot)),
-               mod.register_forward_hook(partial(_projection_out, slot=slot))]
-    if kv: seen[-1]._attattr_fold = (*kv, slot)  # what the last layer's attention folds with `cls_query`
-    handle = _layer_of(model, names, seen[-1])[1].register_forward_hook(_cls_only_output, with_kwargs=True)
-    # the shortcuts are kept only where the dummy logits do not change (a [CLS] classifier)
-    L = len(seen)
+    layers = list(dict.fromkeys(_layer_of(model, names, a)[0] for a in seen))
+    rec = HookRecord(num_layers_heads(model)[1], seen, layers, projs if settings['share_projections'] else [], kv,
+                     settings=dict(settings))
+    rec.handles = [l.register_forward_pre_hook(partial(_add_point_rows, slot=rec.slot), with_kwargs=True) for l in layers]
+    for mod in rec.projections:
+        rec.handles += [mod.register_forward_pre_hook(partial(_projection_in, slot=rec.slot)),
+                        mod.register_forward_hook(partial(_projection_out, slot=rec.slot))]
+    rec.handles.append(_layer_of(model, names, seen[-1])[1].register_forward_hook(_cls_only_output, with_kwargs=True))
+    return rec
+
+# %% ../nbs/03_hooks.ipynb #5386202e
+CLS_ONLY_RTOL = {True: 1e-4, False: 2e-2}  # float32/64 or not: how close the dummy logits must be with a shortcut
+# (a classifier reading other positions differs by tens of per cent)
+
+def _check_shortcuts(model, rec):
+    "Keep in `rec` the shortcuts asked for that leave a dummy input's logits unchanged; raise if α = 1 does not reproduce them."
+    x, L = _dummy(model), len(rec.attention)
     def logits(**kw):
-        with torch.no_grad(): return model(**x, **{STATE_KWARG: HookState(num_layers=L, examples=2, **kw)}).logits
+        with torch.no_grad(): return model(**x, **{STATE_KWARG: HookState(num_layers=L, examples=2, hooks=rec, **kw)}).logits
     full = logits()
     tol = CLS_ONLY_RTOL[full.dtype in (torch.float32, torch.float64)]
     def same(**kw):
@@ -295,35 +333,91 @@ def hook_model(model:nn.Module) -> nn.Module:
         except Exception: return False  # a shortcut this model's code cannot take
         if 'layers' in kw: out = out.view(L, 2, -1)  # every layer's point α = 1: the plain logits
         return out.shape[-2:] == full.shape and torch.allclose(out, full.expand_as(out), rtol=tol, atol=tol / 10)
-    model._attattr_cls_only = same(cls_only=True)
-    model._attattr_cls_query = model._attattr_cls_only and kv is not None and same(cls_only=True, cls_query=True)
-    if not model._attattr_cls_only: handle.remove()
-    pts = dict(layers=list(range(L)), alphas=torch.ones(1, device=full.device))
-    if not same(cls_only=model._attattr_cls_only, cls_query=model._attattr_cls_query, **pts):
-        for h in hs + [handle]: h.remove()
-        seen[-1].__dict__.pop('_attattr_fold', None)
-        raise UnsupportedModelError(f"unsupported model type {mt!r}: its integration points do not reproduce its logits")
-    model._attattr_hooked = True
+    rec.cls_only = rec.settings['cls_only'] and same(cls_only=True)
+    rec.cls_query = rec.cls_only and rec.settings['cls_query'] and rec.kv is not None and same(cls_only=True, cls_query=True)
+    if not rec.cls_only: rec.handles.pop().remove()  # the `_cls_only_output` hook, attached last
+    if not same(cls_only=rec.cls_only, cls_query=rec.cls_query, layers=list(range(L)), alphas=torch.ones(1, device=full.device)):
+        raise UnsupportedModelError(f"unsupported model type {model.config.model_type!r}: its integration points do not "
+                                    "reproduce its logits")
+    return rec
+
+# %% ../nbs/03_hooks.ipynb #8228ab4d
+def hook_model(model:nn.Module, # a transformers model whose attention goes through `AttentionInterface`
+               cls_only:bool=True, # shortcut: after the last attention block keep position 0 only (kept where exact)
+               cls_query:bool=True, # shortcut: the whole last layer on position 0, keys and values folded (likewise)
+               share_projections:bool=True, # shortcut: the copied rows' query/key/value projections once per example
+              ) -> nn.Module:
+    "Switch `model` to the attattr attention function, in eval mode, its hooks in `model.attattr`; raises if it cannot be hooked."
+    check_supported(model)
+    settings = dict(cls_only=cls_only, cls_query=cls_query, share_projections=share_projections)
+    old = getattr(model, RECORD_ATTR, None)
+    if old is not None and old.settings == settings:
+        if model.config._attn_implementation != ATTN_IMPL: model.set_attn_implementation(ATTN_IMPL)
+        return model.eval()
+    pruned = old.pruned if old is not None else {}
+    unhook(model)  # other shortcuts asked for: hooked anew
+    impl, training = model.config._attn_implementation, model.training
+    if impl != ATTN_IMPL: model.set_attn_implementation(ATTN_IMPL)
+    model.eval()
+    rec = _attach_hooks(model, settings)
+    try: _check_shortcuts(model, rec)
+    except Exception:
+        for h in rec.handles: h.remove()
+        if impl is not None and impl != ATTN_IMPL: model.set_attn_implementation(impl)
+        model.train(training); raise
+    rec.pruned, rec.attn_implementation, rec.training = pruned, impl, training
+    setattr(model, RECORD_ATTR, rec)
     return model
 
-def hooked_forward(model:nn.Module, # a model passed through `hook_model`
+# %% ../nbs/03_hooks.ipynb #cfdc8684
+def hook_record(model:nn.Module) -> HookRecord:
+    "The model's `HookRecord`, hooking it first (default shortcuts) if it is not hooked."
+    return getattr(model, RECORD_ATTR, None) or getattr(hook_model(model), RECORD_ATTR)
+
+def hooked_forward(model:nn.Module, # a model passed through `hook_model` (hooked here if not)
                    inputs:dict, # model inputs (`input_ids`, `attention_mask`, ...), b examples
                    state:HookState|None=None, # what to scale, mask and record
                   ) -> torch.Tensor:
     "Run `model(**inputs)` through the hooks and return the logits; checks every layer went through the hook."
     state = (state or HookState()).reset()
-    if model.config._attn_implementation != ATTN_IMPL or not getattr(model, '_attattr_hooked', False): hook_model(model)
+    rec = hook_record(model)
+    if model.config._attn_implementation != ATTN_IMPL: model.set_attn_implementation(ATTN_IMPL)
     keep = {k:v for k,v in inputs.items() if k in ('input_ids','attention_mask','token_type_ids','inputs_embeds','position_ids')}
-    L = num_layers_heads(model)[0]
+    L = len(rec.attention)
     if bad := [l for l in state.targets if not 0 <= l < L]: raise ValueError(f"layers {bad} out of range for a {L}-layer model")
     if state.targets and state.alphas is None: raise ValueError("scaling layers needs alphas")
-    state.num_layers, state.examples = L, keep.get('input_ids', keep.get('inputs_embeds')).shape[0]
+    state.num_layers, state.examples, state.hooks = L, keep.get('input_ids', keep.get('inputs_embeds')).shape[0], rec
     state.padded = 'attention_mask' in keep and not bool(keep['attention_mask'].all())
-    state.cls_only = state.cls_only and model._attattr_cls_only
-    state.cls_query = state.cls_only and model._attattr_cls_query
+    state.cls_only = state.cls_only and rec.cls_only
+    state.cls_query = state.cls_only and rec.cls_query
     try: logits = model(**keep, **{STATE_KWARG: state}).logits
-    finally: model._attattr_slot.clear()  # drop the last layer's tensors
+    finally: rec.slot.clear()  # drop the last layer's tensors
     if state.calls != L:
         raise UnsupportedModelError(f"unsupported model type {model.config.model_type!r}: the attention hook ran "
                                     f"{state.calls} times for {L} layers, so its results would be wrong")
     return logits
+
+# %% ../nbs/03_hooks.ipynb #7f552c5d
+def full_heads(x:torch.Tensor, # (b, h_l, ...) one layer's per-head values, the heads left in that layer
+               model:nn.Module, # the hooked model
+               layer:int, # the layer
+               dim:int=1, # the heads' dimension
+              ) -> torch.Tensor: # (b, H, ...)
+    "`x` with the layer's pruned heads put back as zeros, in the original head numbering."
+    rec = hook_record(model)
+    if x.shape[dim] == rec.num_heads: return x
+    out = x.new_zeros(*x.shape[:dim], rec.num_heads, *x.shape[dim + 1:])
+    out.index_copy_(dim, torch.tensor(rec.heads(layer), device=x.device), x)
+    return out
+
+# %% ../nbs/03_hooks.ipynb #9a81d317
+@contextmanager
+def params_requiring_grad(model:nn.Module, # any module
+                          flag:bool, # whether its parameters require gradients inside the block
+                         ):
+    "Set every parameter's `requires_grad` to `flag` for the duration of the block, then restore each one."
+    flags = [p.requires_grad for p in model.parameters()]
+    model.requires_grad_(flag)
+    try: yield model
+    finally:
+        for p, f in zip(model.parameters(), flags): p.requires_grad_(f)

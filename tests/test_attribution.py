@@ -4,7 +4,7 @@ import reference as R
 from conftest import MNLI, need
 from attattr.attribution import FAITHFUL, attribute
 from attattr.data import collate, featurize_task
-from attattr.hooks import HookState, hooked_forward, num_layers_heads
+from attattr.hooks import HookState, hook_model, hooked_forward, num_layers_heads, unhook
 from attattr.testing import tiny_model, tiny_tokenizer
 
 TOL = 1e-4  # max relative difference allowed against the reference (the bound)
@@ -112,12 +112,34 @@ def test_shortcuts_change_nothing(fam):
     cases = [dict(inputs=fs[0]), dict(inputs=fs[0], layers=[0, L - 1]), dict(inputs=fs[0], layers=[1]),
              dict(inputs=fs[0], baselines='pos'), dict(inputs=fs[0], head_mask=hm), dict(inputs=fs[:3])]
     def run(shortcuts, kw):
-        model._attattr_cls_only = model._attattr_cls_query = shortcuts
+        hook_model(model, cls_only=shortcuts, cls_query=shortcuts, share_projections=shortcuts)
         r = attribute(model, n_steps=5, **kw)
         return r if isinstance(r, list) else [r]
-    try:
-        for kw in cases:
-            for fast, slow in zip(run(True, kw), run(False, kw)):
-                assert rel(fast.attributions, slow.attributions) <= 1e-5
-                assert (fast.delta - slow.delta).abs().max() <= 1e-6
-    finally: model._attattr_cls_only = model._attattr_cls_query = True
+    for kw in cases:
+        for fast, slow in zip(run(True, kw), run(False, kw)):
+            assert rel(fast.attributions, slow.attributions) <= 1e-5
+            assert (fast.delta - slow.delta).abs().max() <= 1e-6
+    assert not model.attattr.projections and not model.attattr.cls_only  # the plain kernel did run
+
+@pytest.mark.parametrize('heads', [{0: [1], 1: [2], 2: [0]}, {0: [0, 3], 2: [1]}], ids=['equal', 'unequal'])
+def test_pruned_copy_equals_masked(heads):
+    "attribute on a copy with heads removed from its weights = attribute with the same heads masked (zeros there)."
+    from attattr.pruning import pruned_copy
+    model, tok = tiny_model('bert', layers=3), tiny_tokenizer()
+    fs = featurize_task('mnli', need(MNLI), tok, limit=2)
+    L, H = num_layers_heads(model)
+    mask = torch.ones(L, H)
+    for l, hs in heads.items(): mask[l, hs] = 0
+    full = attribute(model, fs[0], n_steps=5)
+    small = pruned_copy(model, heads)
+    assert [len(small.attattr.heads(l)) for l in range(L)] == [H - len(heads.get(l, [])) for l in range(L)]
+    for kw in (dict(inputs=fs[0]), dict(inputs=fs[0], layers=[2, 0]), dict(inputs=fs)):
+        masked, pruned = attribute(model, n_steps=5, head_mask=mask, **kw), attribute(small, n_steps=5, **kw)
+        for m, p in zip(*[r if isinstance(r, list) else [r] for r in (masked, pruned)]):
+            assert p.attributions.shape == m.attributions.shape
+            assert rel(p.attributions, m.attributions) <= 1e-5
+            torch.testing.assert_close(p.logits, m.logits, rtol=1e-5, atol=1e-6)
+            for l, hs in heads.items(): assert p.attentions[l, hs].abs().max() == 0  # pruned heads: zeros
+    # a mask in the original numbering also works on the pruned copy (here: masking what is gone already)
+    assert rel(attribute(small, fs[0], n_steps=5, head_mask=mask).attributions, pruned_one := attribute(small, fs[0], n_steps=5).attributions) <= 1e-6
+    assert rel(attribute(model, fs[0], n_steps=5).attributions, full.attributions) == 0  # the original is untouched

@@ -48,6 +48,6 @@ def test_gpu_bf16_weights(both):
     "A model loaded in bfloat16 keeps the [CLS]-only shortcut and stays close to float32."
     cpu, gpu, _, feats = both
     half = load_model(MINILM, device='cuda', dtype=torch.bfloat16)[0]
-    assert half._attattr_cls_only
+    assert half.attattr.cls_only and half.attattr.cls_query
     for f in feats[:3]:
         assert rel(attribute(half, f, n_steps=8).attributions, attribute(gpu, f, n_steps=8).attributions) <= BF16_TOL
