@@ -6,6 +6,7 @@ Docs: https://attattr.github.io/attattr/attribution.html.md"""
 
 # %% ../nbs/07_attribution.ipynb #37678c7b
 from __future__ import annotations
+import inspect
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +57,7 @@ class Attribution:
     attentions:torch.Tensor # (L, h, n, n) post-softmax attention probabilities of every layer
     layers:list # layer indices of `attributions`' first axis
     logits:torch.Tensor # (num_labels,) the model's logits
-    target:int # class whose output was attributed
+    target:int # class (a decoder: token) whose output was attributed
     output:str # 'prob', 'logit' or 'log_prob': which output of `target` is F
     method:str # quadrature rule
     n_steps:int # integration points
@@ -64,6 +65,7 @@ class Attribution:
     f_baseline:torch.Tensor|None=None # (layers,) F with each layer's attention set to its baseline
     baseline:str='zero' # 'zero', 'pos' (position/segment embeddings only), 'input' (a second input) or 'tensor'
     tokens:list|None=None # the n tokens, special tokens included
+    contrast:int|None=None # a second class or token: F is the target's output minus this one's
 
     @property
     def probs(self): return self.logits.float().softmax(-1)
@@ -74,11 +76,13 @@ class Attribution:
     @property
     def f_input(self) -> float:
         "F(A): the attributed output at the real attention."
-        return float(_objective(self.logits[None].float(), self.output)[0, self.target])
+        f = _objective(self.logits[None].float(), self.output)[0]  # (c,)
+        return float(f[self.target] - (0. if self.contrast is None else f[self.contrast]))
     def __repr__(self):
         L, H, n, _ = self.attributions.shape
         d = '' if self.delta is None else f", max |delta|={self.delta.abs().max():.2e}"
-        return (f"Attribution({L} layers × {H} heads × {n}×{n}, target={self.target}, F={self.f_input:.4f}, "
+        c = '' if self.contrast is None else f", contrast={self.contrast}"
+        return (f"Attribution({L} layers × {H} heads × {n}×{n}, target={self.target}{c}, F={self.f_input:.4f}, "
                 f"method={self.method}, n_steps={self.n_steps}{d})")
 
 # %% ../nbs/07_attribution.ipynb #8396d814
@@ -101,11 +105,16 @@ def _points_per_forward(model, dev, rows_tokens, m):
     budget = hook_record(model).point_tokens or (POINT_TOKENS if dev.type == 'cpu' else None)
     return m if budget is None else max(1, min(m, budget // rows_tokens))
 
-def _gradients(model, x, Ls, alphas, weights, bs, tgt, head_mask, base, output, amp, i0):
+def _final(logits):
+    "The logits (b, c) the head gives at the position it reads: a decoder's (b, n, V) at its last token."
+    return logits[:, -1] if logits.dim() == 3 else logits
+
+def _gradients(model, x, Ls, alphas, weights, bs, tgt, ctr, head_mask, base, output, amp, i0):
     "Σ_k w_k ∂F/∂A at the points for each scaled layer and example (T, b, h, N, N), float64; and F at α = 0 (T, b)."
     dev, (b, N), T = x['input_ids'].device, x['input_ids'].shape, len(Ls)
     grads = torch.zeros(T, b, num_layers_heads(model)[1], N, N, dtype=torch.float64, device=dev)
     tg, f0 = tgt.to(dev).view(1, b, 1, 1), None
+    cg = None if ctr is None else ctr.to(dev).view(1, b, 1, 1)
     # one forward/backward per chunk of points for every layer and example at once (`attattr.hooks`); parameters
     # frozen: the backward stops at the scaled probabilities
     with params_requiring_grad(model, False), torch.enable_grad():
@@ -113,9 +122,10 @@ def _gradients(model, x, Ls, alphas, weights, bs, tgt, head_mask, base, output, 
             a, w = alphas[s:s+bs], weights[s:s+bs].to(dev)
             st = HookState(layers=Ls, alphas=a.float().to(dev), head_mask=head_mask, cls_only=True,
                            baselines=None if base is None else {l: base[:, l] for l in Ls})
-            with amp: out = hooked_forward(model, x, st)  # (T·b·k, c): layer-major, then example, then point
+            with amp: out = _final(hooked_forward(model, x, st))  # (T·b·k, c): layer-major, then example, then point
             F = _objective(out, output).view(T, b, len(a), -1)
-            F = F.gather(-1, tg.expand(T, b, len(a), 1))[..., 0]  # (T, b, k)
+            pick = lambda t: F.gather(-1, t.expand(T, b, len(a), 1))[..., 0]  # (T, b, k)
+            F = pick(tg) if cg is None else pick(tg) - pick(cg)
             gs = torch.autograd.grad(F.sum(), [st.points[l] for l in Ls])  # (b·k, h, N, N) each
             for t, g in enumerate(gs):  # g: (b·k, h_l, q, N); q = 1 for the last layer with `cls_query`, where only
                 # the [CLS] query row is read and the other rows' gradients are zero; h_l < H in a pruned layer
@@ -126,7 +136,7 @@ def _gradients(model, x, Ls, alphas, weights, bs, tgt, head_mask, base, output, 
 
 
 def _as_inputs(inputs, device):
-    "A one-example model-input dict (1, n) on `device`, cropped to its real tokens, from a dict of tensors/lists or `Features`."
+    "A one-example model-input dict (1, n) on `device`, cropped to its real tokens (padded left or right), from a dict or `Features`."
     if not isinstance(inputs, dict):
         inputs = {k: getattr(inputs, k) for k in ('input_ids', 'attention_mask', 'token_type_ids') if getattr(inputs, k, None) is not None}
     out = {}
@@ -138,24 +148,26 @@ def _as_inputs(inputs, device):
     if out['input_ids'].shape[0] != 1:
         raise AttattrError(f"an inputs dict holds one example, got a batch of {out['input_ids'].shape[0]}: pass a list of examples")
     out.setdefault('attention_mask', torch.ones_like(out['input_ids']))
-    n = int(out['attention_mask'][0].sum())
-    if not bool(out['attention_mask'][0, :n].all()): raise AttattrError("attention_mask must be ones then zeros (right padding)")
-    return {k: v[:, :n] for k, v in out.items()}  # padding never changes real tokens' results: run the real tokens only
+    real = out['attention_mask'][0].nonzero().flatten()  # positions of the real tokens
+    if not len(real): raise AttattrError("attention_mask has no real token")
+    s, e = int(real[0]), int(real[-1]) + 1
+    if len(real) != e - s: raise AttattrError("attention_mask must be ones with padding on one side only")
+    return {k: v[:, s:e] for k, v in out.items()}  # padding never changes real tokens' results: run the real tokens only
 
-def _as_batch(examples, device, pad_id=0):
-    "Model inputs (b, N) of one or more examples, right-padded to the longest, and their real lengths."
+def _as_batch(examples, device, pad_id=0, left:bool=False):
+    "Model inputs (b, N) of one or more examples, padded to the longest (on the left for a decoder), and their real lengths."
     xs = [_as_inputs(e, device) for e in examples]
     if not xs: raise AttattrError("no examples to attribute")
     if len({frozenset(x) for x in xs}) > 1: raise AttattrError("the examples must all have the same input fields")
     ns = [x['input_ids'].shape[1] for x in xs]
     N = max(ns)
-    def pad(v, k): return nn.functional.pad(v, (0, N - v.shape[1]), value=pad_id if k == 'input_ids' else 0)
+    def pad(v, k): return nn.functional.pad(v, (N - v.shape[1], 0) if left else (0, N - v.shape[1]), value=pad_id if k == 'input_ids' else 0)
     return {k: torch.cat([pad(x[k], k) for x in xs]) for k in xs[0]}, ns
 
 def _record(model, inputs, head_mask, amp):
     "Logits (b, c) and attention probabilities (b, L, h, N, N) of a plain forward."
     st = HookState(record=True, head_mask=head_mask)
-    with torch.no_grad(), amp: logits = hooked_forward(model, inputs, st)
+    with torch.no_grad(), amp: logits = _final(hooked_forward(model, inputs, st))
     return logits.float(), torch.stack([full_heads(p, model, l) for l, p in enumerate(st.probs)], 1).float()
 
 def _baselines(model, inputs, baselines, head_mask, amp, att):
@@ -177,15 +189,32 @@ def _baselines(model, inputs, baselines, head_mask, amp, att):
     if b.shape != att.shape[1:]: raise AttattrError(f"baseline attentions have shape {tuple(b.shape)}, expected {tuple(att.shape[1:])}")
     return b[None], 'tensor'
 
+def _class_id(model, t, tokenizer=None, what='target'):
+    "A class or token id from an int, a label name (a classifier's `label2id`) or a one-token string (a tokenizer's)."
+    if t is None or isinstance(t, int): return t
+    if isinstance(t, str):
+        l2i = {} if hook_record(model).causal else (getattr(model.config, 'label2id', None) or {})
+        if t in l2i: return int(l2i[t])
+        if tokenizer is not None:
+            ids = tokenizer(t, add_special_tokens=False)['input_ids']
+            if len(ids) == 1: return int(ids[0])
+            raise AttattrError(f"{what} {t!r} is {len(ids)} tokens {tokenizer.convert_ids_to_tokens(ids)}, not one")
+        names = f" (labels: {', '.join(l2i)})" if l2i else ''
+        raise AttattrError(f"{what} {t!r} is not a label of the model{names}; pass `tokenizer` to look it up as a token")
+    try: return int(t)
+    except (TypeError, ValueError): raise AttattrError(f"{what} {t!r}: expected an id, a label or token string, or None") from None
+
 # %% ../nbs/07_attribution.ipynb #5f5127f2
-def attribute(model:nn.Module, # a classifier hooked by `attattr.hooks.hook_model` (e.g. from `load_model`)
+def attribute(model:nn.Module, # a classifier or causal LM, hooked by `attattr.hooks.hook_model` (or hooked here)
               inputs, # one example: dict of `input_ids`/`attention_mask`/`token_type_ids` ((n,) or (1, n)), or
                       # `Features`; or a list of them, attributed together (padded to the longest) → a list of results
               layers:list|None=None, # layers to attribute (default all)
               n_steps:int=DEFAULT_STEPS, # integration points m
               method:str=DEFAULT_METHOD, # quadrature rule, one of `METHODS`
-              target=None, # class to attribute (an int, or one per example); default the predicted class
+              target=None, # class to attribute (a causal LM: the next token), as an id, a label name or a one-token
+                           # string (with `tokenizer`), or one per example; default the predicted class (top token)
               output:str="prob", # F: the target's 'prob' (the paper's), 'logit' or 'log_prob'
+              contrast=None, # a second class or token (same forms, or one per example): F = target's − contrast's output
               baselines=None, # None/'zero' (the paper's), 'pos' (position+segment embeddings only, the original's dead
                               # option), a second input (dict, same length) or attention tensors (L, h, N, N)
               internal_batch_size:int|None=None, # points per forward (default: see `POINT_TOKENS`)
@@ -198,9 +227,12 @@ def attribute(model:nn.Module, # a classifier hooked by `attattr.hooks.hook_mode
     "Self-attention attribution: integrated gradients over each layer's attention probabilities, of one or more examples."
     many = isinstance(inputs, (list, tuple))
     examples = list(inputs) if many else [inputs]
-    dev = next(model.parameters()).device
-    x, ns = _as_batch(examples, dev, getattr(model.config, 'pad_token_id', None) or 0)
+    dev, rec = next(model.parameters()).device, hook_record(model)
+    x, ns = _as_batch(examples, dev, getattr(model.config, 'pad_token_id', None) or 0, left=rec.causal)
     b, N = x['input_ids'].shape
+    if 'logits_to_keep' in inspect.signature(model.forward).parameters: x['logits_to_keep'] = 1  # an LM: the last token's
+    if rec.causal and 'position_ids' not in x and not bool(x['attention_mask'].all()):  # left padding: each example's
+        x['position_ids'] = (x['attention_mask'].cumsum(-1) - 1).clamp(min=0)  # (b, N) positions count from its first token
     L, H = num_layers_heads(model)
     layers = list(range(L)) if layers is None else [int(l) for l in layers]
     if bad := [l for l in layers if not 0 <= l < L]: raise AttattrError(f"layers {bad} out of range for a {L}-layer model")
@@ -212,11 +244,17 @@ def attribute(model:nn.Module, # a classifier hooked by `attattr.hooks.hook_mode
     amp = torch.autocast(dev.type, dtype=autocast_dtype) if autocast_dtype else nullcontext()
     alphas, weights = quadrature(method, n_steps)
     logits, att = _record(model, x, head_mask, amp)  # (b, c), (b, L, h, N, N)
-    tgts = list(target) if isinstance(target, (list, tuple)) else [target] * b
-    if len(tgts) != b: raise AttattrError(f"{len(tgts)} targets for {b} examples")
-    tgt = torch.tensor([int(logits[i].argmax()) if t is None else int(t) for i, t in enumerate(tgts)])  # (b,)
-    if bad := [t for t in tgt.tolist() if not 0 <= t < logits.shape[-1]]:
-        raise AttattrError(f"target {bad[0]} out of range for {logits.shape[-1]} classes")
+    def ids(t, what):  # one class/token id (or None) per example
+        ts = list(t) if isinstance(t, (list, tuple)) else [t] * b
+        if len(ts) != b: raise AttattrError(f"{len(ts)} {what}s for {b} examples")
+        ts = [_class_id(model, t, tokenizer, what) for t in ts]
+        if bad := [t for t in ts if t is not None and not 0 <= t < logits.shape[-1]]:
+            raise AttattrError(f"{what} {bad[0]} out of range for {logits.shape[-1]} {'tokens' if rec.causal else 'classes'}")
+        return ts
+    tgt = torch.tensor([int(logits[i].argmax()) if t is None else t for i, t in enumerate(ids(target, 'target'))])  # (b,)
+    ctr = None if contrast is None else ids(contrast, 'contrast')
+    if ctr is not None and None in ctr: raise AttattrError("contrast needs a class or token for every example")
+    ctr = None if ctr is None else torch.tensor(ctr)  # (b,)
     base, base_name = _baselines(model, x, baselines, head_mask, amp, att)  # (b or 1, L, h, N, N)
     # the α = 0 point gives F(baseline) for the completeness residual; add it when the rule lacks it
     need0 = return_convergence_delta and not bool((alphas == 0).any())
@@ -224,7 +262,7 @@ def attribute(model:nn.Module, # a classifier hooked by `attattr.hooks.hook_mode
     i0 = int((alphas == 0).nonzero()[0]) if return_convergence_delta else None
     bs = internal_batch_size or _points_per_forward(model, dev, len(Ls) * b * N, len(alphas))
     while True:
-        try: grads, f0 = _gradients(model, x, Ls, alphas, weights, bs, tgt, head_mask, base, output, amp, i0); break
+        try: grads, f0 = _gradients(model, x, Ls, alphas, weights, bs, tgt, ctr, head_mask, base, output, amp, i0); break
         except torch.OutOfMemoryError:  # a GPU: halve the points per forward and keep the size that fits
             if internal_batch_size or bs == 1: raise
             bs = (bs + 1) // 2
@@ -236,13 +274,15 @@ def attribute(model:nn.Module, # a classifier hooked by `attattr.hooks.hook_mode
     toks = tokens if many and tokens is not None else [tokens] * b
     res = []
     for i, (e, n) in enumerate(zip(examples, ns)):
-        r = Attribution(attrs[i, idx, :, :n, :n], att[i, :, :, :n, :n].contiguous().cpu(), layers, logits[i].cpu(), int(tgt[i]),
-                        output, _ALIASES.get(method, method), int(n_steps), baseline=base_name)
+        s = slice(N - n, N) if rec.causal else slice(0, n)  # its real tokens: a decoder's batch is padded on the left
+        r = Attribution(attrs[i, idx, :, s, s], att[i, :, :, s, s].contiguous().cpu(), layers, logits[i].cpu(), int(tgt[i]),
+                        output, _ALIASES.get(method, method), int(n_steps), baseline=base_name,
+                        contrast=None if ctr is None else int(ctr[i]))
         if return_convergence_delta:
             r.f_baseline = f0[idx, i]
             r.delta = r.attributions.double().sum((1, 2, 3)).float() - (r.f_input - r.f_baseline)
         tk = toks[i]
-        if tk is None and tokenizer is not None: tk = tokenizer.convert_ids_to_tokens(x['input_ids'][i, :n].tolist())
+        if tk is None and tokenizer is not None: tk = tokenizer.convert_ids_to_tokens(x['input_ids'][i, s].tolist())
         if tk is None and hasattr(e, 'tokens'): tk = e.tokens
         r.tokens = None if tk is None else list(tk)[:n]
         res.append(r)

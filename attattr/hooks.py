@@ -6,6 +6,7 @@ Docs: https://attattr.github.io/attattr/hooks.html.md"""
 
 # %% ../nbs/03_hooks.ipynb #69f95740
 from __future__ import annotations
+import inspect
 from contextlib import contextmanager
 from functools import partial
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from transformers.masking_utils import eager_mask
 from .core import AttattrError
 
 # %% auto #0
-__all__ = ['ATTN_IMPL', 'STATE_KWARG', 'RECORD_ATTR', 'KEYS_FIRST_MAX_LEN', 'DISCOVERY_LEN', 'CLS_ONLY_RTOL',
+__all__ = ['ATTN_IMPL', 'STATE_KWARG', 'RECORD_ATTR', 'KEYS_FIRST_MAX_LEN', 'DISCOVERY_LEN', 'CLS_ONLY_RTOL', 'MODEL_INPUTS',
            'UnsupportedModelError', 'check_supported', 'num_layers_heads', 'HookState', 'attattr_attention',
            'HookRecord', 'unhook', 'hook_model', 'hook_record', 'hooked_forward', 'full_heads', 'params_requiring_grad']
 
@@ -65,7 +66,7 @@ class HookState:
     calls:int=0 # attention calls seen in this forward = the index of the next layer
     rows:torch.Tensor|None=None # (R,) the example each hidden-state row belongs to, once rows were added for `layers`
     examples:int=0 # b: the examples in the batch (the clean rows)
-    padded:bool=True # whether any example has padding; if not, the (all-zero) attention mask is skipped
+    use_mask:bool=True # whether the attention mask matters (padding, or a causal model); if not, it is skipped
     num_layers:int=0 # L, set by `hooked_forward`
     hooks:HookRecord|None=None # the model's `HookRecord`, set by `hooked_forward`
     seen:list|None=None # if a list, `(module, (query, key, value))` of every attention call is appended (`hook_model`)
@@ -109,6 +110,19 @@ def _layer_mask(mask, layer, p, st=None):
                          f"{tuple(p.shape)} (batch, heads, q, k)")
     return m.view(-1, p.shape[1], 1, 1)
 
+# %% ../nbs/03_hooks.ipynb #376417a5
+def _grouped_scores(q, k):
+    "Scores `q·kᵀ` (R, h, n, k) of h query heads sharing the kv key heads of `k` (R, kv, k, d), keys not repeated."
+    R, h, n, d = q.shape
+    kv = k.shape[1]
+    return torch.matmul(q.reshape(R, kv, h // kv * n, d), k.transpose(2, 3)).view(R, h, n, -1)  # (R, kv, g·n, k)
+
+def _grouped_context(p, v):
+    "Context `p·v` (R, h, n, d) of probabilities `p` (R, h, n, k) over the kv value heads of `v` (R, kv, k, d)."
+    R, h, n, k = p.shape
+    kv = v.shape[1]
+    return torch.matmul(p.reshape(R, kv, h // kv * n, k), v).view(R, h, n, -1)  # (R, kv, g·n, d)
+
 # %% ../nbs/03_hooks.ipynb #8b560f03
 def _folded_scores(q, key, x):
     "Scores `q·Kᵀ` (R, h, 1, n) of a [CLS] query `q` (R, h, 1, d) without forming the keys `K = x W_kᵀ + b_k`."
@@ -137,10 +151,14 @@ def attattr_attention(module:nn.Module, # the attention module calling us
                       attention_mask:torch.Tensor|None, # additive float mask (b, 1, q, k), or None
                       scaling:float|None=None, # score scale, default d**-0.5
                       dropout:float=0.0, # attention dropout (only active in training mode)
+                      softcap:float|None=None, # attention logit soft-capping: scores → c·tanh(scores / c) (Gemma 2)
                       **kwargs):
     "Eager attention that scales, masks and records as the `HookState` in `kwargs['attattr']` says."
     st = kwargs.get(STATE_KWARG)
+    if kwargs.get('s_aux') is not None:
+        raise UnsupportedModelError(f"unsupported attention in {type(module).__name__}: attention sinks (s_aux) are not supported")
     if scaling is None: scaling = query.size(-1) ** -0.5
+    grouped = key.shape[1] != query.shape[1]  # grouped-query attention: fewer key/value heads than query heads
     layer, cut = None, False
     if st is not None:
         layer = st.calls; st.calls += 1
@@ -150,11 +168,13 @@ def attattr_attention(module:nn.Module, # the attention module calling us
         kp, vp = st.hooks.kv  # the last layer's key and value projections, found by `hook_model`
         x = st.hooks.slot['full']  # (R, n, D)
         if attention_mask is not None: attention_mask = attention_mask[:, :, :1]
-    kt = query.device.type == 'cpu' and key.shape[2] <= KEYS_FIRST_MAX_LEN and not cut  # scores keys-first
+    kt = query.device.type == 'cpu' and key.shape[2] <= KEYS_FIRST_MAX_LEN and not (cut or grouped)  # scores keys-first
     if cut: scores = _folded_scores(query, kp, x)  # (R, h, 1, k)
+    elif grouped: scores = _grouped_scores(query, key)  # (R, h, q, k)
     else: scores = torch.matmul(key, query.transpose(2, 3)) if kt else torch.matmul(query, key.transpose(2, 3))
     scores = scores * scaling  # (R, h, q, k), or (R, h, k, q) if `kt`
-    if attention_mask is not None and (st is None or st.padded):  # (without padding it is all zeros)
+    if softcap is not None: scores = torch.tanh(scores / softcap) * softcap
+    if attention_mask is not None and (st is None or st.use_mask):  # (an encoder's without padding is all zeros)
         mask = _per_row(attention_mask, st and st.rows, scores.shape[0])  # (R, 1, q, k)
         scores = scores + (mask.transpose(2, 3) if kt else mask)
     p = nn.functional.softmax(scores, dim=-2 if kt else -1, dtype=torch.float32).to(query.dtype)
@@ -168,7 +188,7 @@ def attattr_attention(module:nn.Module, # the attention module calling us
             pts = st.points[layer] = _scaled_points(clean, st, layer)  # (b·m, h, q, k)
             p = torch.cat([p[:-bm], pts]) if p.shape[0] > bm else pts
         if st.head_mask is not None: p = p * _layer_mask(st.head_mask, layer, p, st)
-    ctx = _folded_context(p, vp, x) if cut else torch.matmul(p, value)  # (R, h, q, d)
+    ctx = _folded_context(p, vp, x) if cut else _grouped_context(p, value) if grouped else torch.matmul(p, value)  # (R, h, q, d)
     if st is not None and st.keep_context:
         if ctx.requires_grad: ctx.retain_grad()
         st.contexts.append(ctx)
@@ -178,6 +198,11 @@ AttentionInterface.register(ATTN_IMPL, attattr_attention)
 AttentionMaskInterface.register(ATTN_IMPL, eager_mask)
 
 # %% ../nbs/03_hooks.ipynb #294849d5
+def _read_position(h, st):
+    "The row (R, 1, D) of `h` (R, n, D) at the position the model's head reads: 0 ([CLS]), or the last token (decoders)."
+    pos = st.hooks.position if st.hooks is not None else 0
+    return h[:, pos:pos + 1 if pos != -1 else None].contiguous()  # contiguous: the linear layers after it run as one matmul
+
 def _add_point_rows(module, args, kwargs, slot):
     "Forward pre-hook of every transformer layer: before a scaled layer, append m copies of each example's clean row."
     st = kwargs.get(STATE_KWARG)
@@ -195,12 +220,15 @@ def _add_point_rows(module, args, kwargs, slot):
         h = torch.cat([keep, new]) if keep.shape[0] else new  # (R', n, D)
         st.rows = torch.cat([rows, ex.repeat_interleave(m)])  # (R',)
         slot.update(copies=m, h=h, keep=keep, clean=clean)  # h = [keep | each clean row m times]
-    if st.cuts(st.calls):  # the layer runs on position 0; its attention reads keys and values from `full` (folded)
+    kw, pe = kwargs, kwargs.get('position_embeddings')  # a decoder's rotary (cos, sin), (b or 1, n, d) each
+    if st.rows is not None and isinstance(pe, tuple) and pe[0].shape[0] not in (1, h.shape[0]):
+        kw = kwargs | dict(position_embeddings=tuple(_per_row(t, st.rows, h.shape[0]) for t in pe))  # (R, n, d) each
+    if st.cuts(st.calls):  # the layer runs on the read position; its attention reads keys and values from `full` (folded)
         slot.clear(); slot['full'] = h
-        h = h[:, :1].contiguous()  # (R, 1, D)
-    elif 'copies' not in slot: return None
-    if args: return (h,) + tuple(args[1:]), kwargs
-    return args, kwargs | dict(hidden_states=h)
+        h = _read_position(h, st)  # (R, 1, D)
+    elif 'copies' not in slot and kw is kwargs: return None
+    if args: return (h,) + tuple(args[1:]), kw
+    return args, kw | dict(hidden_states=h)
 
 # %% ../nbs/03_hooks.ipynb #67320d46
 def _projection_in(module, args, slot):
@@ -215,28 +243,27 @@ def _projection_out(module, args, out, slot):
 
 # %% ../nbs/03_hooks.ipynb #d8da6d45
 def _cls_only_output(module, args, kwargs, output):
-    "Forward hook of the last layer's attention block: keep position 0 only, so the rest of the layer runs on one row."
+    "Forward hook of the last layer's attention block: keep the read position only, so the rest of the layer runs on one row."
     st = kwargs.get(STATE_KWARG)
     if st is None or not st.cls_only or st.calls != st.num_layers: return None
-    cls = lambda h: h[:, :1].contiguous()  # (R, 1, D); contiguous, so the linear layers after it run as one matmul
-    return (cls(output[0]),) + tuple(output[1:]) if isinstance(output, tuple) else cls(output)
+    return (_read_position(output[0], st),) + tuple(output[1:]) if isinstance(output, tuple) else _read_position(output, st)
 
 # %% ../nbs/03_hooks.ipynb #36b376b0
 DISCOVERY_LEN = 4  # tokens of the dummy inputs `hook_model` runs to find the attention modules and check its shortcuts
 
-def _dummy(model, n=DISCOVERY_LEN):
-    "A dummy input of two examples of `n` distinct tokens, the second one's last token padding."
+def _dummy(model, n=DISCOVERY_LEN, left:bool=False):
+    "A dummy input of two examples of `n` distinct tokens, the second one's last (first, if `left`) token padding."
     ids = ((torch.arange(n) + 1) % model.config.vocab_size).repeat(2, 1)  # (2, n)
-    mask = torch.ones_like(ids); mask[1, -1] = 0
+    mask = torch.ones_like(ids); mask[1, 0 if left else -1] = 0
     dev = next(model.parameters()).device
     return dict(input_ids=ids.to(dev), attention_mask=mask.to(dev))
 
-def _discover(model, x):
+def _discover(model, x, forward_kwargs:dict|None=None):
     "`(module, output)` of every linear layer and `(module, (query, key, value))` of every attention call, in call order."
     log = []
     hs = [m.register_forward_hook(lambda mod, args, out: log.append((mod, out))) for m in model.modules() if isinstance(m, nn.Linear)]
     try:
-        with torch.no_grad(): model(**x, **{STATE_KWARG: HookState(seen=log)})
+        with torch.no_grad(): model(**x, **(forward_kwargs or {}), **{STATE_KWARG: HookState(seen=log)})
     finally:
         for h in hs: h.remove()
     return log
@@ -275,6 +302,9 @@ class HookRecord:
     kv:tuple|None=None # the last layer's key and value `nn.Linear`s, which `cls_query` folds into the [CLS] query
     cls_only:bool=False # shortcut kept: after the last attention block, position 0 only
     cls_query:bool=False # shortcut kept: the last layer on position 0, its keys and values folded
+    causal:bool=False # a decoder: causal attention, the head reads the last token (inputs left-padded)
+    position:int=0 # the position the head reads: 0 ([CLS]), or -1 (the last token) in a decoder
+    forward_kwargs:dict=field(default_factory=dict) # passed to every forward (`use_cache=False` for decoders)
     settings:dict=field(default_factory=dict) # the shortcuts asked for (`hook_model`'s arguments)
     pruned:dict=field(default_factory=dict) # {layer: set of original head indices removed} (`attattr.pruning.prune_heads`)
     point_tokens:int|None=None # points × tokens per forward known to fit (set after a GPU out-of-memory error)
@@ -302,14 +332,20 @@ def unhook(model:nn.Module) -> nn.Module:
 def _attach_hooks(model, settings):
     "Find `model`'s parts in a dummy forward and attach the hooks: its `HookRecord` (shortcuts not yet checked)."
     mt, x = model.config.model_type, _dummy(model)
-    log = _discover(model, x)
+    fkw = dict(use_cache=False) if 'use_cache' in inspect.signature(model.forward).parameters else {}  # no decoder cache
+    try: log = _discover(model, x, fkw)
+    except UnsupportedModelError: raise
+    except Exception as e:  # the model's attention code does not fit the attention function
+        raise UnsupportedModelError(f"unsupported model type {mt!r}: its attention cannot be hooked exactly "
+                                    f"({type(e).__name__}: {e})".splitlines()[0]) from e
     seen = [mod for mod, _ in log if not isinstance(mod, nn.Linear)]  # the attention modules, in layer order
     if not seen: raise UnsupportedModelError(f"unsupported model type {mt!r}: no layer called the attention hook")
     names = {m: n for n, m in model.named_modules()}
     projs, kv = _projections(log, names, tuple(x['input_ids'].shape))
     layers = list(dict.fromkeys(_layer_of(model, names, a)[0] for a in seen))
+    causal = any(getattr(a, 'is_causal', False) for a in seen)
     rec = HookRecord(num_layers_heads(model)[1], seen, layers, projs if settings['share_projections'] else [], kv,
-                     settings=dict(settings))
+                     settings=dict(settings), causal=causal, position=-1 if causal else 0, forward_kwargs=fkw)
     rec.handles = [l.register_forward_pre_hook(partial(_add_point_rows, slot=rec.slot), with_kwargs=True) for l in layers]
     for mod in rec.projections:
         rec.handles += [mod.register_forward_pre_hook(partial(_projection_in, slot=rec.slot)),
@@ -323,16 +359,17 @@ CLS_ONLY_RTOL = {True: 1e-4, False: 2e-2}  # float32/64 or not: how close the du
 
 def _check_shortcuts(model, rec):
     "Keep in `rec` the shortcuts asked for that leave a dummy input's logits unchanged; raise if α = 1 does not reproduce them."
-    x, L = _dummy(model), len(rec.attention)
-    def logits(**kw):
-        with torch.no_grad(): return model(**x, **{STATE_KWARG: HookState(num_layers=L, examples=2, hooks=rec, **kw)}).logits
+    x, L = _dummy(model, left=rec.causal), len(rec.attention)
+    def logits(**kw):  # (b, c): a decoder's at its last position
+        st = HookState(num_layers=L, examples=2, hooks=rec, use_mask=True, **kw)
+        with torch.no_grad(): out = model(**x, **rec.forward_kwargs, **{STATE_KWARG: st}).logits
+        return out[:, -1] if out.dim() == 3 else out
     full = logits()
     tol = CLS_ONLY_RTOL[full.dtype in (torch.float32, torch.float64)]
     def same(**kw):
-        try: out = logits(**kw)
+        try: out = logits(**kw).view(-1, *full.shape)  # with `layers`, every layer's point α = 1: the plain logits
         except Exception: return False  # a shortcut this model's code cannot take
-        if 'layers' in kw: out = out.view(L, 2, -1)  # every layer's point α = 1: the plain logits
-        return out.shape[-2:] == full.shape and torch.allclose(out, full.expand_as(out), rtol=tol, atol=tol / 10)
+        return torch.allclose(out, full.expand_as(out), rtol=tol, atol=tol / 10)
     rec.cls_only = rec.settings['cls_only'] and same(cls_only=True)
     rec.cls_query = rec.cls_only and rec.settings['cls_query'] and rec.kv is not None and same(cls_only=True, cls_query=True)
     if not rec.cls_only: rec.handles.pop().remove()  # the `_cls_only_output` hook, attached last
@@ -370,6 +407,9 @@ def hook_model(model:nn.Module, # a transformers model whose attention goes thro
     return model
 
 # %% ../nbs/03_hooks.ipynb #cfdc8684
+MODEL_INPUTS = ('input_ids', 'attention_mask', 'token_type_ids', 'inputs_embeds', 'position_ids', 'logits_to_keep')  # what
+# `hooked_forward` passes on to the model from its `inputs`
+
 def hook_record(model:nn.Module) -> HookRecord:
     "The model's `HookRecord`, hooking it first (default shortcuts) if it is not hooked."
     return getattr(model, RECORD_ATTR, None) or getattr(hook_model(model), RECORD_ATTR)
@@ -382,15 +422,15 @@ def hooked_forward(model:nn.Module, # a model passed through `hook_model` (hooke
     state = (state or HookState()).reset()
     rec = hook_record(model)
     if model.config._attn_implementation != ATTN_IMPL: model.set_attn_implementation(ATTN_IMPL)
-    keep = {k:v for k,v in inputs.items() if k in ('input_ids','attention_mask','token_type_ids','inputs_embeds','position_ids')}
+    keep = {k:v for k,v in inputs.items() if k in MODEL_INPUTS}
     L = len(rec.attention)
     if bad := [l for l in state.targets if not 0 <= l < L]: raise ValueError(f"layers {bad} out of range for a {L}-layer model")
     if state.targets and state.alphas is None: raise ValueError("scaling layers needs alphas")
     state.num_layers, state.examples, state.hooks = L, keep.get('input_ids', keep.get('inputs_embeds')).shape[0], rec
-    state.padded = 'attention_mask' in keep and not bool(keep['attention_mask'].all())
+    state.use_mask = rec.causal or ('attention_mask' in keep and not bool(keep['attention_mask'].all()))
     state.cls_only = state.cls_only and rec.cls_only
     state.cls_query = state.cls_only and rec.cls_query
-    try: logits = model(**keep, **{STATE_KWARG: state}).logits
+    try: logits = model(**keep, **rec.forward_kwargs, **{STATE_KWARG: state}).logits
     finally: rec.slot.clear()  # drop the last layer's tensors
     if state.calls != L:
         raise UnsupportedModelError(f"unsupported model type {model.config.model_type!r}: the attention hook ran "
