@@ -305,6 +305,7 @@ class HookRecord:
     causal:bool=False # a decoder: causal attention, the head reads the last token (inputs left-padded)
     position:int=0 # the position the head reads: 0 ([CLS]), or -1 (the last token) in a decoder
     forward_kwargs:dict=field(default_factory=dict) # passed to every forward (`use_cache=False` for decoders)
+    pool_last:bool=False # a decoder classifier: its head is applied at the last token by `hooked_forward` (see `_logits`)
     settings:dict=field(default_factory=dict) # the shortcuts asked for (`hook_model`'s arguments)
     pruned:dict=field(default_factory=dict) # {layer: set of original head indices removed} (`attattr.pruning.prune_heads`)
     point_tokens:int|None=None # points × tokens per forward known to fit (set after a GPU out-of-memory error)
@@ -344,8 +345,9 @@ def _attach_hooks(model, settings):
     projs, kv = _projections(log, names, tuple(x['input_ids'].shape))
     layers = list(dict.fromkeys(_layer_of(model, names, a)[0] for a in seen))
     causal = any(getattr(a, 'is_causal', False) for a in seen)
+    pool = causal and type(model).__name__.endswith('ForSequenceClassification') and isinstance(getattr(model, 'score', None), nn.Linear)
     rec = HookRecord(num_layers_heads(model)[1], seen, layers, projs if settings['share_projections'] else [], kv,
-                     settings=dict(settings), causal=causal, position=-1 if causal else 0, forward_kwargs=fkw)
+                     settings=dict(settings), causal=causal, position=-1 if causal else 0, forward_kwargs=fkw, pool_last=pool)
     rec.handles = [l.register_forward_pre_hook(partial(_add_point_rows, slot=rec.slot), with_kwargs=True) for l in layers]
     for mod in rec.projections:
         rec.handles += [mod.register_forward_pre_hook(partial(_projection_in, slot=rec.slot)),
@@ -357,18 +359,27 @@ def _attach_hooks(model, settings):
 CLS_ONLY_RTOL = {True: 1e-4, False: 2e-2}  # float32/64 or not: how close the dummy logits must be with a shortcut
 # (a classifier reading other positions differs by tens of per cent)
 
+def _logits(model, rec, inputs, state):
+    "The model's logits through the hooks; a decoder classifier's head applied at the last token, whatever the rows."
+    kw = dict(inputs, **rec.forward_kwargs, **{STATE_KWARG: state})
+    if not rec.pool_last: return model(**kw).logits
+    # transformers pools a decoder classifier's logits with the batch size of its inputs, which the point rows outgrow
+    return model.score(model.base_model(**kw).last_hidden_state[:, -1])  # (R, c): left padding puts the last token there
+
 def _check_shortcuts(model, rec):
     "Keep in `rec` the shortcuts asked for that leave a dummy input's logits unchanged; raise if α = 1 does not reproduce them."
     x, L = _dummy(model, left=rec.causal), len(rec.attention)
     def logits(**kw):  # (b, c): a decoder's at its last position
-        st = HookState(num_layers=L, examples=2, hooks=rec, use_mask=True, **kw)
-        with torch.no_grad(): out = model(**x, **rec.forward_kwargs, **{STATE_KWARG: st}).logits
+        with torch.no_grad(): out = _logits(model, rec, x, HookState(num_layers=L, examples=2, hooks=rec, use_mask=True, **kw))
         return out[:, -1] if out.dim() == 3 else out
     full = logits()
     tol = CLS_ONLY_RTOL[full.dtype in (torch.float32, torch.float64)]
     def same(**kw):
-        try: out = logits(**kw).view(-1, *full.shape)  # with `layers`, every layer's point α = 1: the plain logits
+        try: out = logits(**kw)
         except Exception: return False  # a shortcut this model's code cannot take
+        rows = L * 2 if 'layers' in kw else 2  # with `layers`, every layer's point α = 1: the plain logits
+        if out.shape != (rows, *full.shape[1:]): return False  # a head that drops the added rows
+        out = out.view(-1, *full.shape)
         return torch.allclose(out, full.expand_as(out), rtol=tol, atol=tol / 10)
     rec.cls_only = rec.settings['cls_only'] and same(cls_only=True)
     rec.cls_query = rec.cls_only and rec.settings['cls_query'] and rec.kv is not None and same(cls_only=True, cls_query=True)
@@ -430,7 +441,9 @@ def hooked_forward(model:nn.Module, # a model passed through `hook_model` (hooke
     state.use_mask = rec.causal or ('attention_mask' in keep and not bool(keep['attention_mask'].all()))
     state.cls_only = state.cls_only and rec.cls_only
     state.cls_query = state.cls_only and rec.cls_query
-    try: logits = model(**keep, **rec.forward_kwargs, **{STATE_KWARG: state}).logits
+    if rec.pool_last and 'attention_mask' in keep and not bool(keep['attention_mask'][:, -1].all()):
+        raise AttattrError("a decoder classifier reads the last token: pad its inputs on the left")
+    try: logits = _logits(model, rec, keep, state)
     finally: rec.slot.clear()  # drop the last layer's tensors
     if state.calls != L:
         raise UnsupportedModelError(f"unsupported model type {model.config.model_type!r}: the attention hook ran "

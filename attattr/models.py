@@ -10,7 +10,7 @@ import re, sys
 from contextlib import contextmanager
 from pathlib import Path
 import torch
-from transformers import (AutoModelForSequenceClassification, AutoTokenizer, BertConfig, BertForSequenceClassification,
+from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, BertConfig, BertForSequenceClassification,
                           BertTokenizer)
 from transformers.utils import logging as hf_logging
 from .core import AttattrError
@@ -34,10 +34,15 @@ def quiet_hf():
     finally:
         if bar: hf_logging.enable_progress_bar()
 
+def _auto_class(config):
+    "A causal LM's auto class for a config whose architecture is one (`*ForCausalLM`), else the sequence classifiers'."
+    causal = any(a.endswith(('ForCausalLM', 'LMHeadModel')) for a in getattr(config, 'architectures', None) or [])
+    return AutoModelForCausalLM if causal else AutoModelForSequenceClassification
+
 def _load_hf(path, num_labels, dtype):
     if not (path/'config.json').exists(): raise AttattrError(f"{path}: no config.json, not a Hugging Face model directory")
     try:
-        with quiet_hf(): model = AutoModelForSequenceClassification.from_pretrained(path, dtype=dtype)
+        with quiet_hf(): model = _auto_class(AutoConfig.from_pretrained(path)).from_pretrained(path, dtype=dtype)
     except Exception as e: raise AttattrError(f"{path}: cannot load the model ({type(e).__name__}: {e})".splitlines()[0]) from e
     check_supported(model)
     _check_num_labels(model, num_labels, path)

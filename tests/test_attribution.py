@@ -143,3 +143,12 @@ def test_pruned_copy_equals_masked(heads):
     # a mask in the original numbering also works on the pruned copy (here: masking what is gone already)
     assert rel(attribute(small, fs[0], n_steps=5, head_mask=mask).attributions, pruned_one := attribute(small, fs[0], n_steps=5).attributions) <= 1e-6
     assert rel(attribute(model, fs[0], n_steps=5).attributions, full.attributions) == 0  # the original is untouched
+
+def test_target_by_label_name():
+    "A classifier's target can be named by its label; an unknown name is one clear line listing the labels."
+    from attattr.core import AttattrError
+    model, tok = tiny_model('bert'), tiny_tokenizer()
+    f = featurize_task('mnli', need(MNLI), tok, limit=1)[0]
+    assert attribute(model, f, target='LABEL_2', n_steps=2).target == 2
+    with pytest.raises(AttattrError, match="'foo' is not a label of the model \\(labels: LABEL_0, LABEL_1, LABEL_2\\)"):
+        attribute(model, f, target='foo', n_steps=2)
