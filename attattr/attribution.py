@@ -19,7 +19,7 @@ from .hooks import HookState, full_heads, hook_record, hooked_forward, num_layer
 
 # %% auto #0
 __all__ = ['DEFAULT_STEPS', 'DEFAULT_METHOD', 'FAITHFUL', 'METHODS', 'OUTPUTS', 'POINT_TOKENS', 'quadrature', 'Attribution',
-           'attribute', 'top_interactions', 'save_original']
+           'attribute', 'top_interactions', 'Continuation', 'attribute_continuation', 'save_original']
 
 # %% ../nbs/07_attribution.ipynb #a1e22bf4
 DEFAULT_STEPS = 20  # integration points: the paper's m
@@ -301,6 +301,36 @@ def top_interactions(res:Attribution, # an attribution result
         tk = res.tokens or [str(t) for t in range(A.shape[-1])]
         out.append(dict(layer=res.layers[l], head=int(h), query=int(q), key=int(key), query_token=tk[q], key_token=tk[key], score=v))
     return out
+
+# %% ../nbs/07_attribution.ipynb #f54b5aad
+@dataclass
+class Continuation:
+    "Attribution of each step of a teacher-forced continuation, and of all steps together."
+    steps:list # one `Attribution` per continuation token; step t's input is the prompt plus the t tokens before it
+    attributions:torch.Tensor # (layers, h, N, N) the steps' attributions summed; N = prompt + continuation − 1 tokens
+    tokens:list|None=None # the N tokens
+
+def attribute_continuation(model:nn.Module, # a causal LM hooked by `attattr.hooks.hook_model` (or hooked here)
+                           inputs, # the prompt: a dict with `input_ids` ((n,) or (1, n)), no padding
+                           continuation, # the tokens that follow: ids, or a string (with `tokenizer`)
+                           tokenizer=None, # to encode a string continuation and to name the tokens
+                           **kwargs, # passed to `attribute` (`layers`, `n_steps`, `method`, `output`, ...)
+                          ) -> Continuation:
+    "Self-attention attribution of a continuation, teacher-forced: each step's token given the prompt and the tokens before it."
+    if not hook_record(model).causal: raise AttattrError("attribute_continuation needs a causal language model")
+    if bad := {'target', 'contrast', 'tokens'} & set(kwargs): raise AttattrError(f"attribute_continuation sets {sorted(bad)} itself")
+    if isinstance(continuation, str):
+        if tokenizer is None: raise AttattrError("a string continuation needs `tokenizer`")
+        continuation = tokenizer(continuation, add_special_tokens=False)['input_ids']
+    cont = [int(t) for t in torch.as_tensor(continuation).flatten()]
+    if not cont: raise AttattrError("the continuation is empty")
+    ids = _as_inputs(inputs, 'cpu')['input_ids'][0]  # (n,)
+    full = torch.cat([ids, torch.tensor(cont[:-1], dtype=ids.dtype)])  # (N,): the prompt and the continuation but its last token
+    steps = attribute(model, [dict(input_ids=full[:len(ids) + t]) for t in range(len(cont))], target=cont, tokenizer=tokenizer, **kwargs)
+    total = torch.zeros(steps[0].attributions.shape[:2] + (len(full), len(full)))  # (layers, h, N, N)
+    for s in steps: total[..., :s.attributions.shape[-1], :s.attributions.shape[-1]] += s.attributions
+    toks = tokenizer.convert_ids_to_tokens(full.tolist()) if tokenizer is not None else None
+    return Continuation(steps, total, toks)
 
 # %% ../nbs/07_attribution.ipynb #6e4a83cd
 def save_original(res:Attribution, # an attribution of all layers
