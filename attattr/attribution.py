@@ -26,7 +26,7 @@ DEFAULT_STEPS = 20  # integration points: the paper's m
 DEFAULT_METHOD = "gauss_legendre"  # default quadrature: reaches the completeness error of 64 left-Riemann points with ~5 points
 FAITHFUL = dict(n_steps=64, method="riemann_left")  # the original generate_attrscore.py settings (its 16 points per
 # forward were a memory limit: chunking changes only the summation order, see `internal_batch_size`)
-METHODS = ("riemann_left", "riemann_right", "riemann_mid", "riemann_trapezoid", "gauss_legendre")
+METHODS = ("riemann_left", "riemann_right", "riemann_mid", "riemann_trapezoid", "gauss_legendre")  # the quadrature rules
 _ALIASES = {"riemann_middle": "riemann_mid", "gausslegendre": "gauss_legendre", "left": "riemann_left",
             "right": "riemann_right", "mid": "riemann_mid", "trapezoid": "riemann_trapezoid", "gl": "gauss_legendre"}
 

@@ -35,8 +35,9 @@ def check_supported(model:nn.Module): # a transformers `PreTrainedModel`
     can = getattr(model, '_can_set_attn_implementation', None)
     if can is None or not can() or not getattr(model, '_supports_attention_backend', False):
         raise UnsupportedModelError(f"unsupported model type {mt!r}: its attention does not go through transformers' "
-            "AttentionInterface, so attattr cannot hook it (supported: bert, roberta, distilbert, albert, electra, "
-            "xlm-roberta, camembert, mobilebert and other AttentionInterface encoders)")
+            "AttentionInterface, so attattr cannot hook it (supported: encoders such as bert, roberta, distilbert, albert, "
+            "electra, xlm-roberta, camembert, mobilebert; decoders such as llama, mistral, qwen2, qwen3, gemma2, gemma3, "
+            "phi3, olmo2, gpt2, gpt_neox; and other models on AttentionInterface)")
 
 # %% ../nbs/03_hooks.ipynb #f5b7c2e8
 def num_layers_heads(model:nn.Module) -> tuple[int, int]:

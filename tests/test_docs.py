@@ -41,16 +41,26 @@ def site(tmp_path_factory): return build_site(tmp_path_factory)
 
 
 class Page(HTMLParser):
-    "The bits of a built page the tests look at: local asset references, images, sidebar links, text."
+    """The bits of a built page the tests look at: local asset references, scripts, images, sidebar links, text, the
+    text of the `show_doc` entries, and the description (`<dd>`) of each API entry by its id."""
     def __init__(self, path):
         super().__init__(convert_charrefs=True)
-        self.assets, self.imgs, self.nav, self.text, self.ids = [], [], [], [], set()
-        self._nav_depth = 0
+        self.assets, self.scripts, self.imgs, self.nav, self.text, self.ids = [], [], [], [], [], set()
+        self.showdoc, self.dd = [], {}
+        self._nav_depth, self._showdoc_depth, self._dt, self._dds = 0, 0, None, []
         self.feed(Path(path).read_text(encoding='utf-8'))
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         if a.get('id'): self.ids.add(a['id'])
+        if tag == 'script' and a.get('src'): self.scripts.append(a['src'])
+        if tag == 'div' and self._showdoc_depth: self._showdoc_depth += 1
+        elif tag == 'div' and 'showdoc' in (a.get('class') or '').split(): self._showdoc_depth = 1
+        if tag == 'dt': self._dt = a.get('id')
+        if tag == 'dd':
+            self._dds.append(self._dt)
+            if self._dt: self.dd[self._dt] = ''
+            self._dt = None
         if tag == 'nav' and 'bd-docs-nav' in (a.get('class') or ''): self._nav_depth = 1
         elif tag == 'nav' and self._nav_depth: self._nav_depth += 1
         if tag == 'a' and self._nav_depth and a.get('href'): self.nav.append(a['href'])
@@ -60,8 +70,14 @@ class Page(HTMLParser):
 
     def handle_endtag(self, tag):
         if tag == 'nav' and self._nav_depth: self._nav_depth -= 1
+        if tag == 'div' and self._showdoc_depth: self._showdoc_depth -= 1
+        if tag == 'dd' and self._dds: self._dds.pop()
 
-    def handle_data(self, data): self.text.append(data)
+    def handle_data(self, data):
+        self.text.append(data)
+        if self._showdoc_depth: self.showdoc.append(data)
+        for i in self._dds:
+            if i: self.dd[i] += data
 
 
 def is_local(ref):
@@ -95,6 +111,115 @@ def test_docstrings_made_rst_safe():
     "nbdev docstrings are Markdown-ish: `Name`s and |x| must not break the API pages."
     assert bd._md2rst('Run `fn` as a script, `AttattrError`s reported, |x|') == \
         'Run `fn` as a script, `AttattrError`\\ s reported, \\|x\\|'
+
+
+DOCMENTS_SRC = '''
+# %% ../nbs/00_x.ipynb 3
+A = 1  # first line of A,
+# its second line, at column 0
+B = (1, 2)
+C = 3  # C: one line
+       # and an aligned second one
+
+#: D, from the comment above it
+D = 4
+
+# %% ../nbs/00_x.ipynb 5
+E = 5
+F = {'x': '# no comment',  # F, after a string holding a hash
+     'y': 2}
+__all__ = ['A', 'B', 'C', 'D', 'E', 'F', 'f']
+
+def f(a, # first line of a,
+         # its second line
+      b=1, # b: one line
+      # c: comment-above style, level with the parameters
+      c=2,
+      d=3, # first line of d
+           # second line of d
+      e=4,
+     ) -> int: # the result
+    "One line."
+    # a comment in the body
+    return 1
+'''
+
+
+@pytest.fixture
+def docments_mod(tmp_path, monkeypatch):
+    "A small module in the house style (nbdev cell markers, multi-line docments comments): its name."
+    (tmp_path/'docments_mod.py').write_text(DOCMENTS_SRC)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop('docments_mod', None)
+    yield 'docments_mod'
+    sys.modules.pop('docments_mod', None)
+
+
+def test_constant_comments_whole():
+    "Each constant gets its whole comment (the lines continuing it too) and never its neighbour's; cell markers are no docs."
+    assert bd.constant_comments(DOCMENTS_SRC) == {
+        'A': 'first line of A, its second line, at column 0', 'C': 'C: one line and an aligned second one',
+        'D': 'D, from the comment above it', 'F': 'F, after a string holding a hash'}
+
+
+def test_param_comments_whole(docments_mod):
+    "A parameter's comment with the lines that continue it; a comment level with the parameters is the next one's."
+    f = importlib.import_module(docments_mod).f
+    assert dict(bd.docments_whole(f)) == {
+        'a': 'first line of a,\nits second line', 'b': 'b: one line',
+        'c': 'c: comment-above style, level with the parameters', 'd': 'first line of d\nsecond line of d',
+        'e': None, 'return': 'the result'}
+    from fastcore import docments as fd
+    assert fd.docments(f)['a'] == 'first line of a,'  # fastcore's own, untouched outside the build
+    assert bd._docments_lines(f)[0] == ':param a: first line of a, its second line'
+
+
+def test_show_doc_whole(docments_mod):
+    "nbdev's `show_doc` entry (notebook pages) shows each comment whole, continuation lines under the `#` they continue."
+    md = bd.show_doc_md(f'{docments_mod}.f')
+    lines = md.splitlines()
+    i = next(i for i, l in enumerate(lines) if '# first line of a,' in l)
+    assert lines[i + 1].strip() == '# its second line' and lines[i + 1].index('#') == lines[i].index('#'), md
+    assert '# second line of d' in md and 'c:int=2, # c: comment-above style' in md
+    assert re.search(r'^\s*e:int=4,?\s*$', md, re.M), md  # no neighbour's comment
+    from fastcore import docments as fd
+    assert fd.docments is not bd.docments_whole  # fastcore is patched only while show_doc runs
+
+
+def test_api_page_constants(docments_mod):
+    "The API page source: every constant with its own whole comment."
+    src = bd.api_page(docments_mod, None)
+    block = lambda n: re.search(rf'autodata:: {docments_mod}\.{n}\n(.*?)(?=\.\. auto|\Z)', src, re.S).group(1)
+    assert 'first line of A, its second line, at column 0' in block('A')
+    assert 'its second line' not in block('B') and not block('B').strip()
+    assert 'C: one line and an aligned second one' in block('C')
+    assert 'D, from the comment above it' in block('D')
+    assert not block('E').strip()
+
+
+def test_flags_escape_smart_dashes():
+    "`--flag` stays two hyphens through SmartQuotes (docutils' here, Sphinx's in the build); ` -- ` still is a dash."
+    from docutils.core import publish_string
+    from docutils.readers.standalone import Reader
+
+    class R(Reader):
+        def get_transforms(self): return super().get_transforms() + [bd._keep_flags()]
+    src = 'Run attattr-attr --model m --n_steps 3 -- or "q" a--b.\n\n:param x: --flag first\n'
+    html = publish_string(src, reader=R(), writer_name='html5', settings_overrides=dict(smart_quotes=True)).decode()
+    assert '--model m --n_steps 3 \u2013 or \u201cq\u201d a\u2013b.' in html and '<p>--flag first</p>' in html, html
+
+
+def test_site_config_offline(monkeypatch, tmp_path):
+    "MathJax from the site itself (no CDN); a clear error without MathJax or another requirement."
+    cfg = bd.book_config()['sphinx']['config']
+    assert not re.match(r'^([a-z]+:)?//', cfg['mathjax_path']) and cfg['mathjax_path'].endswith(bd.MATHJAX_ENTRY)
+    monkeypatch.setenv(bd.MATHJAX_ENV, str(tmp_path))
+    with pytest.raises(SystemExit, match='holds no tex-chtml.js'): bd.mathjax_dir()
+    monkeypatch.delenv(bd.MATHJAX_ENV)
+    monkeypatch.setattr(bd, 'MATHJAX_DIST', 'attattr-no-such-distribution')
+    with pytest.raises(SystemExit, match=re.escape(f'pip install "{bd.MATHJAX_REQ}"')): bd.check_requirements()
+    monkeypatch.setattr(bd, 'REQUIREMENTS', {'attattr_no_such_module': 'attattr-no-such-package'})
+    with pytest.raises(SystemExit, match='missing attattr-no-such-package'): bd.check_requirements()
 
 
 def _nb(path, cells):
@@ -196,12 +321,65 @@ def test_api_reference(site):
         page = Page(out/'api'/f'{short}.html')
         missing = [n for n in _public(mod) if f'{mod}.{n}' not in page.ids]
         assert not missing, f'{mod}: not in its API page: {missing}'
-    from fastcore.docments import docments
+
+
+def words(s): return ' '.join(re.sub(r'\W+', ' ', s).split())  # markup aside: backticks, quotes, line breaks
+
+
+def test_attribute_entry_whole(site):
+    "`attribute`'s docments comments whole, on its API entry and on its notebook page's show_doc entry."
+    out, rep = site
     from attattr.attribution import attribute
-    words = lambda s: ' '.join(re.sub(r'\W+', ' ', s).split())  # Sphinx curls the quotes, drops backticks
-    text = words(' '.join(Page(out/'api'/'attribution.html').text))
-    for p, d in docments(attribute).items():
-        if d and p != 'return': assert words(d)[:40] in text, f'attribute({p}=...): docments comment missing'
+    api = Page(out/'api'/'attribution.html')
+    entry = words(api.dd['attattr.attribution.attribute'])
+    shown = words(' '.join(Page(out/'07_attribution.html').showdoc))
+    docs = {p: d for p, d in bd.docments_whole(attribute).items() if d and p != 'return'}
+    assert '\n' in docs['inputs'] and '\n' in docs['baselines']  # the comments that continue on a second line
+    for p, d in docs.items():
+        assert words(d) in entry, f'attribute({p}=...): its docments comment is not whole on the API page'
+        assert words(d) in shown, f'attribute({p}=...): its docments comment is not whole on the notebook page'
+
+
+def test_constants_whole(site):
+    "Every public constant's API entry holds its own whole comment and nothing else (none without a comment of its own)."
+    out, rep = site
+    for mod in bd.api_modules():
+        short = mod.split('.', 1)[1]
+        if f'api/{short}' not in rep['staged']['api']: continue
+        m = importlib.import_module(mod)
+        docs = bd.constant_comments(Path(m.__file__).read_text(encoding='utf-8'))
+        page = Page(out/'api'/f'{short}.html')
+        for n in getattr(m, '__all__', []):
+            if f'{mod}.{n}' not in page.dd or callable(getattr(m, n, None)): continue
+            got = words(page.dd[f'{mod}.{n}'])
+            assert got == words(docs.get(n, '')), f'{mod}.{n}: {got!r}, its comment: {docs.get(n)!r}'
+
+
+def test_flags_keep_two_hyphens(site):
+    "`--flags` stay two ASCII hyphens on every page (no smart en dashes: copied commands work)."
+    out, rep = site
+    flags = 0
+    for page in out.rglob('*.html'):
+        text = ''.join(Page(page).text)
+        bad = re.findall(r'(?<![\w\u2013\u2014-])[\u2013\u2014][a-z_]{2,}', text)
+        assert not bad, f'{page.relative_to(out)}: flags typeset as dashes: {bad[:5]}'
+        flags += len(re.findall(r'(?<![\w-])--[a-z_]{2,}', text))
+    assert flags, 'no --flag on any page'
+
+
+def test_math_served_by_the_site(site):
+    "Pages with formulas load MathJax from the site itself (its fonts too), no page loads it from elsewhere."
+    out, rep = site
+    pages = [p for p in out.rglob('*.html') if 'class="math' in p.read_text(encoding='utf-8')]
+    assert pages, 'no page with a formula'
+    for page in out.rglob('*.html'):
+        ext = [s for s in Page(page).scripts if not is_local(s) and re.search('mathjax|katex', s, re.I)]
+        assert not ext, f'{page.relative_to(out)} loads math from elsewhere: {ext}'
+    for page in pages:
+        mj = [s for s in Page(page).scripts if is_local(s) and s.split('?')[0].endswith(bd.MATHJAX_ENTRY)]
+        assert mj and local_file(page, mj[0]).is_file(), f'{page.relative_to(out)}: no MathJax from the site: {mj}'
+    fonts = list((out/'_static'/bd.MATHJAX_STATIC).rglob('MathJax_Main-Regular.woff'))
+    assert fonts, 'the MathJax fonts are not in the site'
 
 
 def test_images_exist(site):

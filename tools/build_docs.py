@@ -15,6 +15,11 @@ Every `nbs/*.ipynb` (names starting with `_` or `.` excepted, as in nbdev) becom
    the other notebooks (the tutorial, the reproduction, ...), then the API reference: a page per `attattr` module
    (Sphinx autodoc of its `__all__`, parameters from the docments comments, constants with their comments).
 3. `_config.yml` is written and the book is built with Jupyter Book's Sphinx entry point into `--out`.
+The site needs no network: formulas are typeset by MathJax 3 copied into the site (`_static/mathjax/`, from the
+`sphinx-mathjax-offline` package of the dev extra), never from a CDN. `--flags` stay two hyphens (the `KeepFlags`
+transform escapes them from Sphinx's smart dashes), so copied commands work. Docments comments appear whole, the
+lines that continue them included (`docments_whole`, `constant_comments`: fastcore keeps only a comment's first line).
+A missing requirement stops the build with one line.
 Warnings that mean broken content (missing images or files, broken toc or links, notebooks or outputs that cannot
 be rendered, modules that fail to import) fail the build (exit status 1); the known harmless ones are filtered by the
 explicit list `HARMLESS` (and reported); any other warning is printed. `--stage DIR` keeps the book source, which
@@ -38,6 +43,18 @@ GUIDES_CAPTION = 'Tutorials and reproduction'  # toc part of the other notebooks
 API_CAPTION = 'API reference'
 API_DIR = 'api'  # staging sub-folder (and URL prefix) of the API reference pages
 ASSETS_DIR = '_assets'  # staging sub-folder for local files that markdown cells show (`![](../x.png)`)
+
+# Formulas are typeset by MathJax 3 served from the site itself (`_static/mathjax/`), never from a CDN: its files come
+# from a PyPI package (a dev dependency), or from a MathJax 3 folder of one's own (`$ATTATTR_MATHJAX`, e.g. npm's
+# mathjax@3/es5). Only what the pages load (at once or on demand) is copied.
+MATHJAX_REQ = 'sphinx-mathjax-offline==0.0.2'  # MathJax 3.2.2 in a wheel (used here as files, not as an extension)
+MATHJAX_DIST = 'sphinx-mathjax-offline'  # its distribution name; its files are under static/mathjax/
+MATHJAX_ENV = 'ATTATTR_MATHJAX'
+MATHJAX_ENTRY = 'tex-chtml.js'  # TeX in, HTML+CSS out; MathJax loads the rest from the folder it came from
+MATHJAX_PARTS = ('tex-chtml.js', 'input/tex', 'output/chtml', 'ui', 'a11y', 'sre')  # fonts, TeX extensions, menu
+MATHJAX_STATIC = 'mathjax'  # its folder under the site's `_static/`
+# what the build imports, importable name → requirement (all in the `dev` extra)
+REQUIREMENTS = {'jupyter_book': 'jupyter-book>=1,<2', 'nbdev': 'nbdev>=3,<4', 'yaml': 'pyyaml'}
 
 FOLD_EXPORTS = True  # exported cells: their source folded under a toggle, their show_doc entry shown (as nbdev's docs)
 # Quarto cell options (nbdev's docs dialect) → MyST-NB cell tags
@@ -86,6 +103,45 @@ div.showdoc div.highlight { margin-bottom: .5rem; }
 /* API reference: a little air between members */
 dl.py { margin-bottom: 1.5rem; }
 """
+
+
+# ---------------------------------------------------------------- what the build needs
+def mathjax_dir() -> Path:
+    "The MathJax 3 folder the site serves: `$ATTATTR_MATHJAX`, else the one of the `sphinx-mathjax-offline` package."
+    if d := os.environ.get(MATHJAX_ENV):
+        if (Path(d)/MATHJAX_ENTRY).is_file(): return Path(d)
+        raise SystemExit(f'build_docs: error: ${MATHJAX_ENV}={d} holds no {MATHJAX_ENTRY} (it names a MathJax 3 '
+                         f'folder, e.g. npm\'s mathjax@3/es5)')
+    import importlib.metadata as md
+    try: files = md.files(MATHJAX_DIST) or []
+    except md.PackageNotFoundError: files = []
+    js = next((Path(f.locate()) for f in files if f.name == MATHJAX_ENTRY and 'static/mathjax' in f.as_posix()), None)
+    if js is None or not js.is_file():
+        raise SystemExit(f'build_docs: error: MathJax is missing: the site typesets its formulas with a copy of its own '
+                         f'(no CDN). Install the dev tools (pip install -e ".[dev]") or just pip install '
+                         f'"{MATHJAX_REQ}" (or set ${MATHJAX_ENV} to a MathJax 3 folder)')
+    return js.parent
+
+
+def check_requirements():
+    "Stop with one clear message when a package the build needs is missing."
+    import importlib.util
+    missing = [req for mod, req in REQUIREMENTS.items() if importlib.util.find_spec(mod) is None]
+    if missing:
+        raise SystemExit(f'build_docs: error: missing {", ".join(missing)}: install the dev tools into this '
+                         f'environment (pip install -e ".[dev]")')
+    mathjax_dir()
+
+
+def copy_mathjax(static: Path):
+    """Copy the MathJax files the pages load into the site's static folder `static`. Done by the Sphinx extension when
+    the site is built: Jupyter Book would add every `.js` file of the book's static folders to every page."""
+    src, dest = mathjax_dir(), static/MATHJAX_STATIC
+    for part in MATHJAX_PARTS:
+        if (src/part).is_dir(): shutil.copytree(src/part, dest/part, dirs_exist_ok=True)
+        elif (src/part).is_file():
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src/part, dest/part)
 
 
 # ---------------------------------------------------------------- which notebooks, in which order
@@ -154,7 +210,129 @@ def _resolve(dotted: str):
     return None
 
 
+# ---------------------------------------------------------------- docments comments, whole
+# fastcore's `docments` (behind nbdev's `show_doc` and the API pages) keeps only the first line of a comment; the
+# house style continues a long one on comment-only lines below it:
+#     def attribute(inputs, # one example: ..., or
+#                           # `Features`; or a list of them ...
+#     FAITHFUL = dict(...)  # the original settings (its 16 points per
+#     # forward were a memory limit ...)
+# A parameter's comment goes on over the comment-only lines right below it whose `#` stands right of the parameter
+# (a comment line level with the parameters documents the next one, fastcore's comment-above style). A module-level
+# constant's trailing comment goes on over every comment-only line right below it; a comment block above a constant
+# is its comment only when it continues no trailing comment. nbdev's `# %%` cell markers are never comments.
+def _comment_lines(src: str) -> tuple[dict, dict]:
+    "({line: (column, text)} of the comments of `src`, {line: column of its first code token}); lines 1-based."
+    import tokenize
+    comments, code = {}, {}
+    skip = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER}
+    try:
+        for t in tokenize.generate_tokens(io.StringIO(src).readline):
+            if t.type == tokenize.COMMENT:
+                text = t.string[1:].strip()
+                if not text.startswith('%%'): comments[t.start[0]] = (t.start[1], text)  # nbdev's cell markers: not docs
+            elif t.type not in skip:
+                code.setdefault(t.start[0], t.start[1])
+                for l in range(t.start[0] + 1, t.end[0] + 1): code.setdefault(l, 0)  # a string over several lines
+    except (tokenize.TokenError, SyntaxError): pass
+    return comments, code
+
+
+def _below(comments, code, line, right_of=-1, stop=None) -> list[int]:
+    "The comment-only lines right below `line` (their `#` right of column `right_of`, before line `stop`)."
+    out, l = [], line + 1
+    while l in comments and l not in code and comments[l][0] > right_of and (stop is None or l < stop):
+        out.append(l); l += 1
+    return out
+
+
+def _above(comments, code, line, taken=()) -> list[int]:
+    "The comment-only lines right above `line` that no trailing comment above them has taken."
+    out, l = [], line - 1
+    while l in comments and l not in code and l not in taken: out.insert(0, l); l -= 1
+    return out
+
+
+def param_comments(obj) -> dict:
+    """{parameter (or 'return'): its whole docments comment (lines joined by newlines), or None where the only comment
+    lines fastcore would read for it continue its neighbour's} from `obj`'s source; parameters without any left out."""
+    import ast, textwrap
+    from fastcore.docments import get_source
+    try:
+        src = textwrap.dedent(get_source(obj) or '')
+        defn = ast.parse(src).body[0]
+    except Exception: return {}
+    if isinstance(defn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        a = defn.args
+        locs = {p.lineno: (p.arg, p.col_offset)
+                for p in [*a.posonlyargs, *a.args, a.vararg, *a.kwonlyargs, a.kwarg] if p is not None}
+        if defn.returns is not None: locs.setdefault(defn.returns.lineno, ('return', defn.returns.col_offset))
+        stop = defn.body[0].lineno  # the signature ends where the body starts
+    elif isinstance(defn, ast.ClassDef):  # a dataclass: its annotated fields
+        locs = {t.lineno: (t.target.id, t.col_offset) for t in defn.body
+                if isinstance(t, ast.AnnAssign) and isinstance(t.target, ast.Name)}
+        stop = None
+    else: return {}
+    comments, code = _comment_lines(src)
+    docs, taken = {}, set()
+    for line, (name, col) in sorted(locs.items()):
+        if line in comments and line in code:  # a trailing comment, and the lines that continue it
+            more = _below(comments, code, line, col, stop)
+            taken.update(more)
+            docs[name] = '\n'.join(comments[l][1] for l in [line, *more])
+    for line, (name, col) in sorted(locs.items()):
+        if name in docs or line - 1 not in comments or line - 1 in locs: continue  # fastcore reads no comment for it
+        above = [l for l in _above(comments, code, line, taken) if l not in locs]
+        docs[name] = textwrap.dedent('\n'.join(comments[l][1] for l in above)) or None
+    return docs
+
+
+def docments_whole(s, full=False, **kw):
+    "fastcore's `docments`, each comment whole (the lines that continue it included, none of its neighbour's)."
+    import dataclasses, inspect
+    from fastcore import docments as fd
+    res = (_fc_docments or fd.docments)(s, full=True, **kw)
+    if inspect.isclass(s) and not dataclasses.is_dataclass(s): s = s.__init__
+    mine, o = {}, s
+    while o is not None:  # as fastcore: a `delegates` wrapper's own comments first
+        for k, v in param_comments(o).items(): mine.setdefault(k, v)
+        o = getattr(o, '__delwrap__', None)
+    for k, d in res.items():
+        if k not in mine: continue
+        # no comment of its own: what `Annotated` metadata says, as fastcore (a NumPy docstring's is not looked up)
+        d['docment'] = mine[k] or next((x for x in fd.ann_parts(d.get('anno'))[1] if isinstance(x, str)), None)
+    return res if full else type(res)({k: v['docment'] for k, v in res.items()})
+
+
+_fc_docments = None  # fastcore's own `docments`, while `whole_docments` replaces it
+
+
+@contextlib.contextmanager
+def whole_docments():
+    "nbdev's `show_doc` (fastcore's `DocmentText`) with `docments_whole` in place of `docments`, for the block."
+    global _fc_docments
+    from fastcore import docments as fd
+    if _fc_docments is not None: yield; return  # already in place
+    _fc_docments = fd.docments
+    fd.docments = docments_whole
+    try: yield
+    finally: fd.docments, _fc_docments = _fc_docments, None
+
+
 _re_source_link = re.compile(r'^\[source\]\(.*$\n?', re.M)
+
+
+def _align_continuations(md: str) -> str:
+    """fastcore writes the lines that continue a parameter's comment level with the parameters (`    # ...`), where they
+    read as the next one's comment-above: indent them under the `#` they continue."""
+    out, col = [], None
+    for line in md.split('\n'):
+        if col is not None and line.startswith('    # '): line = ' ' * col + line[4:]
+        else:
+            i = line.find(', # ')  # fastcore's `param, # comment`
+            col = i + 2 if i >= 0 and line.startswith('    ') else None
+        out.append(line)
+    return '\n'.join(out)
 
 
 def show_doc_md(dotted: str, level: int = 3) -> str | None:
@@ -163,8 +341,10 @@ def show_doc_md(dotted: str, level: int = 3) -> str | None:
     from nbdev.showdoc import show_doc
     o = _resolve(dotted)
     if o is None or not (callable(o) or isinstance(o, property)): return None
-    try: md = show_doc(o, name=dotted.split('.', 2)[-1], title_level=level)._repr_markdown_()
+    try:
+        with whole_docments(): md = show_doc(o, name=dotted.split('.', 2)[-1], title_level=level)._repr_markdown_()
     except Exception: return None
+    md = _align_continuations(md)
     md = _re_source_link.sub('', md)  # its line anchor is unknown (#LNone) and the API page links the entry anyway
     md = re.sub(r'^\s*---\s*\n', '', md)  # the rule above the entry: docutils refuses one opening a section
     if inspect.isclass(o):
@@ -283,6 +463,34 @@ def nb_title(path) -> str:
     return Path(path).stem
 
 
+def constant_comments(src: str) -> dict[str, str]:
+    """{name: its whole comment, lines joined by spaces} of the module-level constants of source `src`: the trailing
+    comment of its assignment (on its first line, else its last) with the comment-only lines right below it, else the
+    comment block right above it (`#:` or `#`) unless that block continues the trailing comment of a line above."""
+    import ast
+    try: body = ast.parse(src).body
+    except SyntaxError: return {}
+    comments, code = _comment_lines(src)
+    stmts = []  # (names, first line, line of its trailing comment or None)
+    for t in body:
+        targets = t.targets if isinstance(t, ast.Assign) else [t.target] if isinstance(t, ast.AnnAssign) else []
+        names = [e.id for x in targets for e in (x.elts if isinstance(x, ast.Tuple) else [x]) if isinstance(e, ast.Name)]
+        at = next((l for l in (t.lineno, t.end_lineno) if l in comments and l in code), None)
+        stmts.append((names, t.lineno, at))
+    docs, taken = {}, set()
+    for names, first, at in stmts:
+        if at is None: continue
+        lines = [at, *_below(comments, code, at)]
+        taken.update(lines[1:])
+        for n in names: docs[n] = ' '.join(comments[l][1] for l in lines)
+    for names, first, at in stmts:
+        if at is not None or not names: continue
+        above = _above(comments, code, first, taken)
+        if above and above[0] - 1 not in taken:
+            for n in names: docs[n] = ' '.join(comments[l][1].lstrip(':').strip() for l in above)
+    return {k: v for k, v in docs.items() if v}
+
+
 def _api_members(mod: str):
     "[(kind, name, obj, comment)] of a module's public names (`__all__`), in source order; kind: function/class/data."
     import importlib, inspect
@@ -290,7 +498,7 @@ def _api_members(mod: str):
     src = Path(m.__file__).read_text(encoding='utf-8')
     names = getattr(m, '__all__', None) or [n for n, o in vars(m).items()
                                             if not n.startswith('_') and getattr(o, '__module__', None) == mod]
-    out = []
+    consts, out = constant_comments(src), []
     for n in names:
         o = getattr(m, n, None)
         hit = (re.search(rf'^(?:async\s+def|def|class)\s+{re.escape(n)}\b', src, re.M) or
@@ -299,14 +507,7 @@ def _api_members(mod: str):
         if inspect.isclass(o): kind = 'exception' if issubclass(o, BaseException) else 'class'
         elif callable(o): kind = 'function'
         else: kind = 'data'
-        cmt = ''
-        if kind == 'data' and hit and 'rest' in hit.groupdict():
-            c = re.search(r'#\s*(.*)$', hit.group('rest'))  # the house style documents constants by a trailing comment
-            cmt = c.group(1).strip() if c else ''
-            if not cmt:
-                before = src[:hit.start()].rstrip('\n').splitlines()[-1:]  # or a `#:`/`#` comment line above
-                if before and before[0].lstrip().startswith('#'): cmt = before[0].lstrip('#: ').strip()
-        out.append((line, kind, n, o, cmt))
+        out.append((line, kind, n, o, consts.get(n, '') if kind == 'data' else ''))
     return [(k, n, o, c) for _, k, n, o, c in sorted(out, key=lambda t: t[0])]
 
 
@@ -386,15 +587,15 @@ def book_config() -> dict:
                                         use_download_button=True, show_toc_level=2,
                                         navigation_with_keys=False),
                 language='en',
+                # formulas: MathJax from the site itself (copy_mathjax), no CDN
+                mathjax_path=f'{MATHJAX_STATIC}/{MATHJAX_ENTRY}',
             )))
 
 
 # ---------------------------------------------------------------- the Sphinx extension: docments → parameter lists
 def _docments_lines(obj) -> list[str]:
     "reST field list (`:param x: ...`, `:returns: ...`) from the docments comments of `obj`'s parameters."
-    try:
-        from fastcore.docments import docments
-        d = docments(obj, full=True)
+    try: d = docments_whole(obj, full=True)
     except Exception: return []
     out = []
     for name, info in d.items():
@@ -425,9 +626,35 @@ def _process_docstring(app, what, name, obj, options, lines):
     lines[:] = [_md2rst(l) for l in lines]
 
 
+_re_flag = re.compile(r'(?<![-\w])--(?=\w)')  # `--model`, `--n_steps`: not ` -- ` (a dash) nor `---`
+
+
+def _keep_flags():
+    "The docutils transform that keeps `--flags` two hyphens (a class made when docutils is there)."
+    from docutils import nodes
+    from docutils.transforms import Transform
+
+    class KeepFlags(Transform):
+        """`--flag` in running text stays two ASCII hyphens, so that copied commands work: its hyphens are escaped (the
+        null-escapes of docutils) from the smart dashes of SmartQuotes, which runs after; ` -- ` still becomes a dash."""
+        default_priority = 740  # Sphinx's SmartQuotes: 750, docutils': 850
+
+        def apply(self):
+            for t in list(self.document.findall(nodes.Text)):
+                if '--' in t and _re_flag.search(t) and t.parent is not None:
+                    t.parent.replace(t, nodes.Text(_re_flag.sub('\x00-\x00-', str(t))))
+    return KeepFlags
+
+
+def _mathjax_into_site(app, exc):
+    if exc is None and app.builder.format == 'html': copy_mathjax(Path(app.outdir)/'_static')
+
+
 def setup(app):
-    "Sphinx extension: API reference pages list parameters from docments comments."
+    "Sphinx extension: parameter lists from docments comments, `--flags` kept two hyphens, MathJax served by the site."
     app.connect('autodoc-process-docstring', _process_docstring)
+    app.connect('build-finished', _mathjax_into_site)
+    app.add_transform(_keep_flags())
     return dict(parallel_read_safe=True, parallel_write_safe=True)
 
 
@@ -492,6 +719,7 @@ def _clear(folder: Path, marker: str):
 
 def build(out=DEFAULT_OUT, stage=None, jobs=1, verbose=False) -> dict:
     "Stage and build the site into `out`; return a report (pages, warnings by kind, seconds, status)."
+    check_requirements()
     from jupyter_book.sphinx import build_sphinx
     from sphinx.util.console import nocolor
     nocolor()
