@@ -17,8 +17,10 @@ from .hooks import hook_model, hooked_forward, num_layers_heads
 
 # %% auto #0
 __all__ = ['TINY_WORDS', 'SPECIAL_TOKENS', 'TINY_SIZES', 'PLANTED_CLASSES', 'PLANTED_FILLERS', 'PLANTED_LABELS', 'PLANTED_SIZES',
-           'KEYWORD', 'tiny_vocab', 'tiny_tokenizer', 'tiny_config', 'tiny_model', 'planted_examples',
-           'planted_head_model', 'keyword_task']
+           'KEYWORD', 'CAUSAL_FAMILIES', 'TINY_CAUSAL_SIZES', 'MHA_FAMILIES', 'SLIDING_FAMILIES', 'TINY_CAUSAL_INIT',
+           'TINY_SOFTCAP', 'TINY_SPECIAL_IDS', 'tiny_vocab', 'tiny_tokenizer', 'tiny_config', 'tiny_model',
+           'planted_examples', 'planted_head_model', 'keyword_task', 'tiny_causal_config', 'tiny_causal_model',
+           'tiny_causal_classifier']
 
 # %% ../nbs/05_testing.ipynb #30a5e2b7
 TINY_WORDS = ("the a an is are was were be not no yes i you he she it we they do did know don ' t um lot of camping "
@@ -131,3 +133,69 @@ def keyword_task(data_dir:str|Path, # folder to write train.tsv and dev.tsv into
         rng.shuffle(rows)
         (d/f'{split}.tsv').write_text('sentence\tlabel\n' + ''.join(rows), encoding='utf-8')
     return d
+
+# %% ../nbs/05_testing.ipynb #c7359e85
+from transformers import AutoModelForCausalLM
+from .core import AttattrError
+
+CAUSAL_FAMILIES = ('llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3', 'olmo2', 'gpt2', 'gpt_neox')  # families
+# `tiny_causal_config` builds (gemma3: its text-only causal LM, model type gemma3_text)
+TINY_CAUSAL_SIZES = dict(layers=2, heads=4, kv_heads=2, hidden=32, intermediate=37, positions=64, window=4)  # defaults
+MHA_FAMILIES = ('gpt2', 'gpt_neox')  # families without grouped-query attention: `kv_heads` does not apply
+SLIDING_FAMILIES = ('mistral', 'qwen2', 'gemma2', 'gemma3')  # families built with sliding-window layers
+TINY_CAUSAL_INIT = 0.2  # initializer_range: 10× transformers' 0.02, so that random attention is far from uniform
+TINY_SOFTCAP = 2.0  # gemma2's attention-logit soft-cap (the real models' 50 would never bind at these sizes)
+TINY_SPECIAL_IDS = dict(pad_token_id=0, bos_token_id=2, eos_token_id=3)  # [PAD], [CLS], [SEP] of `tiny_vocab()`
+_MODEL_TYPE = {'gemma3': 'gemma3_text'}  # family → transformers model type, where they differ
+
+def _local_global(layers:int) -> list[str]:
+    "Gemma's layer types at tiny depth: local (sliding) and global layers alternate, starting local."
+    return ['sliding_attention' if i % 2 == 0 else 'full_attention' for i in range(layers)]
+
+def tiny_causal_config(family:str='llama', # one of `CAUSAL_FAMILIES`
+                       layers:int=TINY_CAUSAL_SIZES['layers'], heads:int=TINY_CAUSAL_SIZES['heads'],
+                       kv_heads:int=TINY_CAUSAL_SIZES['kv_heads'], # key/value heads (grouped-query attention), ignored
+                                                                  # by `MHA_FAMILIES`
+                       hidden:int=TINY_CAUSAL_SIZES['hidden'], intermediate:int=TINY_CAUSAL_SIZES['intermediate'],
+                       positions:int=TINY_CAUSAL_SIZES['positions'], # longest input
+                       window:int=TINY_CAUSAL_SIZES['window'], # sliding window of the `SLIDING_FAMILIES`' local layers
+                       vocab_size:int|None=None, # default: the size of `tiny_vocab()`
+                       num_labels:int=2, # classes of the `*ForSequenceClassification` variant
+                      ):
+    "A transformers config of a tiny `family` decoder-only LM with GQA, sliding windows and soft-capping where it has them."
+    if family not in CAUSAL_FAMILIES: raise AttattrError(f"unknown causal family {family!r}: expected one of {', '.join(CAUSAL_FAMILIES)}")
+    d = hidden // heads  # head dimension
+    if family == 'gpt2': kw = dict(n_embd=hidden, n_layer=layers, n_head=heads, n_inner=intermediate, n_positions=positions)
+    else: kw = dict(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                    intermediate_size=intermediate, max_position_embeddings=positions)
+    if family not in MHA_FAMILIES: kw['num_key_value_heads'] = kv_heads
+    if family == 'mistral': kw.update(sliding_window=window)  # every layer
+    if family == 'qwen2': kw.update(use_sliding_window=True, sliding_window=window, max_window_layers=1)  # layers ≥ 1
+    if family == 'qwen3': kw.update(head_dim=d)
+    if family in ('gemma2', 'gemma3'):  # scaling = query_pre_attn_scalar^-½, here ≠ d^-½
+        kw.update(head_dim=d, sliding_window=window, layer_types=_local_global(layers), query_pre_attn_scalar=hidden)
+    if family == 'gemma2': kw.update(attn_logit_softcapping=TINY_SOFTCAP)
+    return AutoConfig.for_model(_MODEL_TYPE.get(family, family), vocab_size=vocab_size or len(tiny_vocab()),
+                                initializer_range=TINY_CAUSAL_INIT, num_labels=num_labels, **TINY_SPECIAL_IDS, **kw)
+
+# %% ../nbs/05_testing.ipynb #a46b3b30
+def tiny_causal_model(family:str='llama', # one of `CAUSAL_FAMILIES`
+                      seed:int=0, # seed of the random initialisation
+                      attn_implementation:str|None=None, # e.g. 'eager' for `output_attentions`; default transformers' choice
+                      **sizes # passed to `tiny_causal_config`
+                     ) -> nn.Module:
+    "A tiny randomly initialised `*ForCausalLM` of `family`: float32, in eval mode, not hooked."
+    torch.manual_seed(seed)
+    cfg = tiny_causal_config(family, **sizes)
+    return AutoModelForCausalLM.from_config(cfg, attn_implementation=attn_implementation).float().eval()
+
+def tiny_causal_classifier(family:str='llama', # one of `CAUSAL_FAMILIES`
+                           seed:int=0, # seed of the random initialisation
+                           num_labels:int=3, # classes
+                           attn_implementation:str|None=None, # as in `tiny_causal_model`
+                           **sizes # passed to `tiny_causal_config`
+                          ) -> nn.Module:
+    "A tiny randomly initialised `*ForSequenceClassification` decoder (class read at the last non-pad token): float32, eval, not hooked."
+    torch.manual_seed(seed)
+    cfg = tiny_causal_config(family, num_labels=num_labels, **sizes)
+    return AutoModelForSequenceClassification.from_config(cfg, attn_implementation=attn_implementation).float().eval()

@@ -60,3 +60,21 @@ def test_continuation_steps_match_reference():
         ref = reference_attribution(model, dict(input_ids=torch.tensor(SHORT + [7, 31, 11][:t])), target=[7, 31, 11][t],
                                     output='log_prob', n_steps=STEPS)
         assert rel(s.attributions, ref.attributions) <= TOL
+
+
+def test_induction_circuit_found():
+    """On the shipped 2-layer induction model, a prompt whose second half repeats its first: the strongest layer-1 edge
+    runs from the last position to the token after the earlier occurrence of the current token."""
+    import random
+    from pathlib import Path
+    from attattr.models import load_model
+    model, tok = load_model(Path(__file__).resolve().parents[1]/'examples'/'models'/'induction-2l')
+    rng = random.Random(0)
+    for _ in range(20):
+        seq = [f't{i}' for i in rng.sample(range(64), rng.randint(5, 12))]
+        k = rng.randint(1, len(seq) - 1)  # the prompt repeats the first k tokens: the next one is seq[k]
+        ids = tok.convert_tokens_to_ids(['<bos>'] + seq + seq[:k])
+        r = attribute(model, dict(input_ids=torch.tensor(ids)), n_steps=8)
+        assert tok.convert_ids_to_tokens(r.target) == seq[k]  # the model predicts the repeat
+        edges = r.attributions[1].sum(0)[-1]  # (n,): layer 1, heads summed, from the last position
+        assert int(edges.argmax()) == 1 + k  # the token after the earlier occurrence of seq[k - 1]
