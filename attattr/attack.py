@@ -9,24 +9,23 @@ from __future__ import annotations
 import csv, json, os, re, sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 import numpy as np
-import torch
-from fastcore.script import call_parse, store_true
+from fastcore.script import bool_arg, call_parse, store_true
 from tqdm import tqdm
 from .core import AttattrError, atomic_write, run_cli, write_json_atomic, require_flags
-from .data import (Features, InputExample, MAX_SEQ_LENGTH, collate, featurize, get_processor, group_by_label,
-                          read_examples, featurize_tokens, special_layouts)
-from .hooks import HookState, hooked_forward
+from .data import (Features, InputExample, MAX_SEQ_LENGTH, featurize, get_processor, group_by_label,
+                          featurize_tokens, special_layouts)
 from .models import load_cli_model
+from .inference import EVAL_BATCH_SIZE, SEED, predict_logits
 from .attribution import FAITHFUL, Attribution, attribute, quadrature
 
 # %% auto #0
-__all__ = ['PATTERN_FIELDS', 'MINE_SETTINGS', 'SST2_MIN_TOKENS', 'PATTERN_THRESHOLD', 'TOP2_RATIO', 'LAYOUT_TOKENS',
-           'EVAL_BATCH_SIZE', 'SEED', 'MAX_BATCH_TOKENS', 'DATA_TYPES', 'pattern_record', 'mine_example',
-           'mine_patterns', 'pattern_table', 'write_csv', 'check_patterns', 'write_patterns', 'read_patterns',
-           'filter_patterns', 'Trigger', 'pattern_trigger', 'insert_trigger', 'attack_features', 'predict',
-           'attack_scores', 'control_vocab', 'random_trigger', 'AttackReport', 'evaluate_attack', 'mine_files',
-           'eval_files', 'adv_mine_cli', 'adv_eval_cli', 'attattr_adv_mine', 'attattr_adv_eval']
+__all__ = ['PATTERN_FIELDS', 'MINE_SETTINGS', 'SST2_MIN_TOKENS', 'PATTERN_THRESHOLD', 'TOP2_RATIO', 'LAYOUT_TOKENS', 'DATA_TYPES',
+           'pattern_record', 'mine_example', 'mine_patterns', 'pattern_table', 'write_csv', 'check_patterns',
+           'write_patterns', 'read_patterns', 'filter_patterns', 'Trigger', 'pattern_trigger', 'insert_trigger',
+           'attack_features', 'attack_scores', 'control_vocab', 'random_trigger', 'AttackReport', 'evaluate_attack',
+           'adv_mine_cli', 'adv_eval_cli', 'attattr_adv_mine', 'attattr_adv_eval']
 
 # %% ../nbs/11_attack.ipynb #4a347d97
 PATTERN_FIELDS = ("max_combined_attr", "top1pattern", "top2pattern", "top1position", "top2position",
@@ -37,7 +36,7 @@ SST2_MIN_TOKENS = 15  # the original mines only SST-2 examples with at least thi
 def pattern_record(res:Attribution, # an attribution of every layer of one example, with its tokens
                    seg_pos:int, # index of the first separator token (`Features.seg_pos`)
                    golden_label:int|None, # the example's gold class id
-                   faithful:bool=True, # order tied cells as the original's `np.argsort(v)[::-1]`; else the first cell wins
+                   faithful:bool=False, # order tied cells as the original's `np.argsort(v)[::-1]`; else the first cell wins
                   ) -> dict:
     "The original's pattern record of one example: the head holding its largest attribution and that head's top-2 cells."
     A, tokens = res.attributions, res.tokens  # (L, h, n, n)
@@ -62,7 +61,7 @@ def mine_example(model, # a hooked classifier (`attattr.models.load_model`)
                  n_steps:int=MINE_SETTINGS['n_steps'], # integration points m (the original: batch_size × num_batch)
                  method:str=MINE_SETTINGS['method'], # quadrature rule (`attattr.attribution.METHODS`)
                  internal_batch_size:int|None=None, # points per forward (default: `attattr.attribution.POINT_TOKENS` decides)
-                 faithful:bool=True, # the original's tie order (see `pattern_record`)
+                 faithful:bool=False, # the original's tie order (see `pattern_record`)
                 ) -> dict:
     "Attribute the predicted class's probability over all layers of one example and return its pattern record."
     res = attribute(model, features, n_steps=n_steps, method=method, internal_batch_size=internal_batch_size,
@@ -110,7 +109,7 @@ def mine_patterns(model, # a hooked classifier (`attattr.models.load_model`)
                   method:str=MINE_SETTINGS['method'], # quadrature rule
                   internal_batch_size:int|None=None, # points per forward (default: `attattr.attribution.POINT_TOKENS` decides)
                   min_tokens:int|None=None, # skip examples with fewer tokens (`SST2_MIN_TOKENS` for SST-2, as the original)
-                  faithful:bool=True, # the original's tie order (see `pattern_record`)
+                  faithful:bool=False, # the original's tie order (see `pattern_record`)
                   checkpoint:str|Path|None=None, # JSON-lines file of finished examples: resume from it, append to it
                   progress:bool=True, # show a progress bar
                  ) -> list[dict]:
@@ -199,7 +198,7 @@ LAYOUT_TOKENS = ("[CLS]", "[SEP]")  # never inserted as triggers (with the token
 
 def filter_patterns(patterns:list[dict], # pattern records sorted by v1 + v2, largest first
                     threshold:float=PATTERN_THRESHOLD, # keep the patterns before the first with v1 + v2 below this
-                    faithful:bool=True, # the original's off-by-one: the last pattern is dropped when none is below
+                    faithful:bool=False, # the original's off-by-one: the last pattern is dropped when none is below
                    ) -> list[dict]:
     "The patterns used as triggers: those before the first one whose v1 + v2 is below `threshold`."
     for c, p in enumerate(patterns):
@@ -293,29 +292,6 @@ def attack_features(examples:list[InputExample], # examples to attack
                             {l: i for i, l in enumerate(labels)}, trigger, max_seq_length)
 
 # %% ../nbs/11_attack.ipynb #10c57d9c
-EVAL_BATCH_SIZE = 400  # the original's --eval_batch_size
-SEED = 42  # the original scripts' --seed; here it seeds the random-insertion control
-MAX_BATCH_TOKENS = 8192  # most tokens (padding included) per forward in `predict`: sorted short batches waste no compute on padding
-
-def predict(model, # a hooked classifier
-            features:list[Features], # model inputs
-            batch_size:int=EVAL_BATCH_SIZE, # most examples per forward
-            pad_token_id:int=0, # the tokenizer's `pad_token_id`
-            max_tokens:int=MAX_BATCH_TOKENS, # most tokens per forward, padding included
-           ) -> np.ndarray: # (len(features),) predicted class ids
-    "Predicted classes of `features`, run in batches of similar lengths with dynamic padding."
-    order = sorted(range(len(features)), key=lambda i: len(features[i].input_ids))
-    dev, out, chunks = next(model.parameters()).device, np.zeros(len(features), dtype=np.int64), [[]]
-    for i in order:  # ascending lengths: a batch's padded size is (its size) × (its last length)
-        if chunks[-1] and (len(chunks[-1]) == batch_size or (len(chunks[-1]) + 1) * len(features[i].input_ids) > max_tokens): chunks.append([])
-        chunks[-1].append(i)
-    with torch.no_grad():
-        for idx in chunks:
-            if not idx: continue
-            x = {k: v.to(dev) for k, v in collate([features[i] for i in idx], pad_token_id=pad_token_id).items() if k != 'labels'}
-            out[idx] = hooked_forward(model, x, HookState()).argmax(-1).cpu().numpy()  # (b, c) -> (b,)
-    return out
-
 def attack_scores(gold, # (n,) gold class ids
                   clean, # (n,) predictions on the clean inputs
                   attacked, # (n,) predictions with the trigger inserted
@@ -391,7 +367,7 @@ def evaluate_attack(model, # a hooked classifier
                     patterns:list[dict], # pattern records, sorted by v1 + v2 (largest first)
                     threshold:float=PATTERN_THRESHOLD, # see `filter_patterns`
                     if_all:bool=False, # use the top-2 cell's tokens too, whatever v2 / v1
-                    faithful:bool=True, # the original's off-by-one in `filter_patterns`
+                    faithful:bool=False, # the original's off-by-one in `filter_patterns`
                     eval_batch_size:int=EVAL_BATCH_SIZE, # examples per forward
                     max_seq_length:int=MAX_SEQ_LENGTH, # most tokens per input, after insertion
                     control_draws:int=1, # random-insertion controls per trigger (0: none)
@@ -409,12 +385,12 @@ def evaluate_attack(model, # a hooked classifier
     triggers = [pattern_trigger(p, if_all, special) for p in kept]
     for tr in triggers: _check_fits(tr, tokenizer, max_seq_length, pair)
     toks, lay, lmap = _tokenized(exs, tokenizer), special_layouts(tokenizer), {l: i for i, l in enumerate(labels)}
-    pad, vocab, cache = tokenizer.pad_token_id or 0, control_vocab(tokenizer), {}
+    vocab, cache = control_vocab(tokenizer), {}
     def run(tr):
         "Predictions with `tr` inserted, and the examples that lost trigger tokens (cached per distinct trigger)."
         if tr.key not in cache:
             feats, cut = _attack_features(toks, exs, tokenizer, lay, lmap, tr, max_seq_length)
-            cache[tr.key] = predict(model, feats, eval_batch_size, pad), cut
+            cache[tr.key] = predict_logits(model, feats, batch_size=eval_batch_size).argmax(-1), cut
         return cache[tr.key]
     clean = run(Trigger([], [], []))[0]
     groups_ix = [(l, gold == i) for i, l in enumerate(labels)] + [('all', np.ones(len(gold), bool))]
@@ -445,67 +421,6 @@ def evaluate_attack(model, # a hooked classifier
 # %% ../nbs/11_attack.ipynb #faf2d677
 DATA_TYPES = ('train', 'dev')  # --data_type: the split patterns are mined from (dev = dev_matched for MNLI)
 
-def mine_files(task_name:str, data_dir, output_dir, model=None, model_file=None, bert_model=None, data_type='train',
-               start_exp=0, num_exp=500, batch_size=16, num_batch=4, method=MINE_SETTINGS['method'],
-               max_seq_length=MAX_SEQ_LENGTH, faithful=True, resume=True, device='cpu', progress=True) -> list[Path]:
-    "What `attattr-adv-mine` does (arguments as its flags): mine, then write the pattern file and table; return the files."
-    require_flags(dict(task_name=task_name, data_dir=data_dir, output_dir=output_dir))
-    if data_type not in DATA_TYPES: raise AttattrError(f"--data_type: expected one of {DATA_TYPES}, got {data_type!r}")
-    if start_exp < 0 or num_exp < 1: raise AttattrError(f"--start_exp must be ≥ 0 and --num_exp ≥ 1, got {start_exp} and {num_exp}")
-    if batch_size < 1 or num_batch < 1: raise AttattrError(f"--batch_size and --num_batch must be ≥ 1, got {batch_size} and {num_batch}")
-    quadrature(method, batch_size * num_batch)  # checks the method name
-    proc = get_processor(task_name)
-    if proc.is_regression: raise AttattrError(f"task {task_name!r} is a regression task; patterns need a predicted class")
-    exs = proc.get_examples(data_dir, data_type, limit=start_exp + num_exp)[start_exp:]
-    if not exs: raise AttattrError(f"{Path(data_dir)/proc.files[data_type]}: no examples in [{start_exp}, {start_exp + num_exp})")
-    m, tok = load_cli_model(model, model_file, bert_model, len(proc.labels), device, prog='attattr-adv-mine')
-    feats = featurize(exs, tok, proc.labels, max_seq_length)
-    out, name = Path(output_dir), f"{data_type}_adver_pattern_exp{start_exp}-{start_exp + num_exp}"
-    out.mkdir(parents=True, exist_ok=True)
-    ck = out/f"{name}.partial.jsonl"
-    if not resume: ck.unlink(missing_ok=True)
-    pats = mine_patterns(m, feats, start_exp, batch_size * num_batch, method, batch_size,
-                         SST2_MIN_TOKENS if proc.name == 'sst-2' else None, faithful, ck, progress)
-    files = [out/f"{name}.json", out/f"{name}_table.csv"]
-    write_patterns(pats, files[0])
-    write_csv(pattern_table(pats, proc.labels), files[1])
-    ck.unlink()
-    acc = np.mean([p['target_label'] == p['golden_label'] for p in pats]) if pats else float('nan')
-    print(f"{len(pats)} patterns from {len(exs)} examples; accuracy on them {acc:.4f}", file=sys.stderr)
-    return files
-
-def eval_files(task_name:str, data_dir, output_dir, pattern_file, model=None, model_file=None, bert_model=None,
-               data_type='train', pattern_threshold=PATTERN_THRESHOLD, if_all=False, eval_batch_size=EVAL_BATCH_SIZE,
-               start_exp=0, num_exp=500, max_seq_length=MAX_SEQ_LENGTH, faithful=True, control_draws=1, seed=SEED,
-               max_patterns=None, device='cpu', progress=True) -> list[Path]:
-    "What `attattr-adv-eval` does (arguments as its flags): attack the dev set with each pattern; return the files written."
-    require_flags(dict(task_name=task_name, data_dir=data_dir, output_dir=output_dir, pattern_file=pattern_file))
-    if data_type not in Path(pattern_file).name:
-        raise AttattrError(f"--pattern_file {Path(pattern_file).name!r} does not contain --data_type {data_type!r} (the original "
-                           "asserts this, as the data type names the output); pass the --data_type the patterns were mined from")
-    if eval_batch_size < 1 or control_draws < 0: raise AttattrError(f"--eval_batch_size must be ≥ 1 and --control_draws ≥ 0")
-    pats = read_patterns(pattern_file)
-    proc = get_processor(task_name)
-    if proc.is_regression: raise AttattrError(f"task {task_name!r} is a regression task; the attack needs class labels")
-    if bad := [i for i, p in enumerate(pats) if not 0 <= p['target_label'] < len(proc.labels)]:
-        raise AttattrError(f"{pattern_file}: pattern {bad[0]}: field 'target_label' is {pats[bad[0]]['target_label']}, not a class id of task {task_name!r} ({len(proc.labels)} labels)")
-    exs = proc.get_examples(data_dir, 'dev')
-    if not exs: raise AttattrError(f"{Path(data_dir)/proc.files['dev']}: no dev examples")
-    m, tok = load_cli_model(model, model_file, bert_model, len(proc.labels), device, prog='attattr-adv-eval')
-    rep = evaluate_attack(m, tok, exs, proc.labels, pats, pattern_threshold, if_all, faithful, eval_batch_size,
-                          max_seq_length, control_draws, seed, max_patterns, progress)
-    out, name = Path(output_dir), f"eval_{data_type}_pattern_{'two' if if_all else 'one'}_exp{start_exp}-{start_exp + num_exp}"
-    out.mkdir(parents=True, exist_ok=True)
-    files = [out/f"{name}.json", out/f"{name}_report.json", out/f"{name}_report.csv"]
-    write_json_atomic(rep.patterns, files[0], indent=2)
-    write_json_atomic(dict(settings=dict(rep.settings, task_name=task_name, pattern_file=str(pattern_file)),
-                           summary=rep.summary(), top_triggers=rep.top_triggers(), rows=rep.rows), files[1], indent=1)
-    write_csv(rep.rows, files[2])
-    for s in rep.summary():
-        print(f"{s['group']}: {s['triggers']} triggers, accuracy {s['clean_acc']} → {s['acc']} (random control {s['control_acc']})", file=sys.stderr)
-    return files
-
-# %% ../nbs/11_attack.ipynb #d126eee9
 def _print(files:list) -> list:
     "Print the paths written, one a line, and return them."
     for p in files: print(p)
@@ -525,18 +440,38 @@ def adv_mine_cli(task_name:str=None, # task key: mnli, snli, sst-2, rte, mrpc, .
                  num_batch:int=4, # forwards per layer: m = batch_size × num_batch points
                  method:str=MINE_SETTINGS['method'], # quadrature rule (riemann_left: the original's)
                  max_seq_length:int=MAX_SEQ_LENGTH, # most tokens per example
-                 fix_quirks:store_true=False, # break ties among cells by position instead of the original's order
+                 faithful:Annotated[bool_arg, dict(nargs='?', const=True, metavar='BOOL')]=True, # the original's order of tied cells (np.argsort(v)[::-1]); --faithful false: the first cell wins
                  no_resume:store_true=False, # ignore a checkpoint left by an interrupted run
                  device:str='cpu', # torch device
                  no_progress:store_true=False, # no progress bar
                 ) -> list[Path]: # the files written
     "Mine adversarial patterns from self-attention attribution (the original run_adver_connection.py), resumably."
-    return _print(mine_files(
-        task_name=task_name, data_dir=data_dir, output_dir=output_dir, model=model, model_file=model_file,
-        bert_model=bert_model, data_type=data_type, start_exp=start_exp, num_exp=num_exp, batch_size=batch_size,
-        num_batch=num_batch, method=method, max_seq_length=max_seq_length, faithful=not fix_quirks,
-        resume=not no_resume, device=device, progress=not no_progress))
+    require_flags(dict(task_name=task_name, data_dir=data_dir, output_dir=output_dir))
+    if data_type not in DATA_TYPES: raise AttattrError(f"--data_type: expected one of {DATA_TYPES}, got {data_type!r}")
+    if start_exp < 0 or num_exp < 1: raise AttattrError(f"--start_exp must be ≥ 0 and --num_exp ≥ 1, got {start_exp} and {num_exp}")
+    if batch_size < 1 or num_batch < 1: raise AttattrError(f"--batch_size and --num_batch must be ≥ 1, got {batch_size} and {num_batch}")
+    quadrature(method, batch_size * num_batch)  # checks the method name
+    proc = get_processor(task_name)
+    if proc.is_regression: raise AttattrError(f"task {task_name!r} is a regression task; patterns need a predicted class")
+    exs = proc.get_examples(data_dir, data_type, limit=start_exp + num_exp)[start_exp:]
+    if not exs: raise AttattrError(f"{Path(data_dir)/proc.files[data_type]}: no examples in [{start_exp}, {start_exp + num_exp})")
+    m, tok = load_cli_model(model, model_file, bert_model, len(proc.labels), device, prog='attattr-adv-mine')
+    feats = featurize(exs, tok, proc.labels, max_seq_length)
+    out, name = Path(output_dir), f"{data_type}_adver_pattern_exp{start_exp}-{start_exp + num_exp}"
+    out.mkdir(parents=True, exist_ok=True)
+    ck = out/f"{name}.partial.jsonl"
+    if no_resume: ck.unlink(missing_ok=True)
+    pats = mine_patterns(m, feats, start_exp, batch_size * num_batch, method, batch_size,
+                         SST2_MIN_TOKENS if proc.name == 'sst-2' else None, faithful, ck, not no_progress)
+    files = [out/f"{name}.json", out/f"{name}_table.csv"]
+    write_patterns(pats, files[0])
+    write_csv(pattern_table(pats, proc.labels), files[1])
+    ck.unlink()
+    acc = np.mean([p['target_label'] == p['golden_label'] for p in pats]) if pats else float('nan')
+    print(f"{len(pats)} patterns from {len(exs)} examples; accuracy on them {acc:.4f}", file=sys.stderr)
+    return _print(files)
 
+# %% ../nbs/11_attack.ipynb #d126eee9
 @call_parse
 def adv_eval_cli(task_name:str=None, # task key (`attattr.data.PROCESSORS`)
                  data_dir:str=None, # folder holding the task's dev TSV file
@@ -555,17 +490,36 @@ def adv_eval_cli(task_name:str=None, # task key (`attattr.data.PROCESSORS`)
                  control_draws:int=1, # random-insertion controls per trigger (0: none)
                  seed:int=SEED, # seed of the random controls
                  max_patterns:int=None, # evaluate only the first this many kept patterns (default all)
-                 fix_quirks:store_true=False, # keep the last pattern the original drops when none is below the threshold
+                 faithful:Annotated[bool_arg, dict(nargs='?', const=True, metavar='BOOL')]=True, # the original's off-by-one: the last pattern is dropped when none is below --pattern_threshold; --faithful false keeps it
                  device:str='cpu', # torch device
                  no_progress:store_true=False, # no progress bar
                 ) -> list[Path]: # the files written
     "Attack the dev set with each mined pattern as a trigger (the original run_adver_evaluate.py), with a random control."
-    return _print(eval_files(
-        task_name=task_name, data_dir=data_dir, output_dir=output_dir, pattern_file=pattern_file, model=model,
-        model_file=model_file, bert_model=bert_model, data_type=data_type, pattern_threshold=pattern_threshold,
-        if_all=if_all, eval_batch_size=eval_batch_size, start_exp=start_exp, num_exp=num_exp,
-        max_seq_length=max_seq_length, faithful=not fix_quirks, control_draws=control_draws, seed=seed,
-        max_patterns=max_patterns, device=device, progress=not no_progress))
+    require_flags(dict(task_name=task_name, data_dir=data_dir, output_dir=output_dir, pattern_file=pattern_file))
+    if data_type not in Path(pattern_file).name:
+        raise AttattrError(f"--pattern_file {Path(pattern_file).name!r} does not contain --data_type {data_type!r} (the original "
+                           "asserts this, as the data type names the output); pass the --data_type the patterns were mined from")
+    if eval_batch_size < 1 or control_draws < 0: raise AttattrError(f"--eval_batch_size must be ≥ 1 and --control_draws ≥ 0, got {eval_batch_size} and {control_draws}")
+    pats = read_patterns(pattern_file)
+    proc = get_processor(task_name)
+    if proc.is_regression: raise AttattrError(f"task {task_name!r} is a regression task; the attack needs class labels")
+    if bad := [i for i, p in enumerate(pats) if not 0 <= p['target_label'] < len(proc.labels)]:
+        raise AttattrError(f"{pattern_file}: pattern {bad[0]}: field 'target_label' is {pats[bad[0]]['target_label']}, not a class id of task {task_name!r} ({len(proc.labels)} labels)")
+    exs = proc.get_examples(data_dir, 'dev')
+    if not exs: raise AttattrError(f"{Path(data_dir)/proc.files['dev']}: no dev examples")
+    m, tok = load_cli_model(model, model_file, bert_model, len(proc.labels), device, prog='attattr-adv-eval')
+    rep = evaluate_attack(m, tok, exs, proc.labels, pats, pattern_threshold, if_all, faithful, eval_batch_size,
+                          max_seq_length, control_draws, seed, max_patterns, not no_progress)
+    out, name = Path(output_dir), f"eval_{data_type}_pattern_{'two' if if_all else 'one'}_exp{start_exp}-{start_exp + num_exp}"
+    out.mkdir(parents=True, exist_ok=True)
+    files = [out/f"{name}.json", out/f"{name}_report.json", out/f"{name}_report.csv"]
+    write_json_atomic(rep.patterns, files[0], indent=2)
+    write_json_atomic(dict(settings=dict(rep.settings, task_name=task_name, pattern_file=str(pattern_file)),
+                           summary=rep.summary(), top_triggers=rep.top_triggers(), rows=rep.rows), files[1], indent=1)
+    write_csv(rep.rows, files[2])
+    for s in rep.summary():
+        print(f"{s['group']}: {s['triggers']} triggers, accuracy {s['clean_acc']} → {s['acc']} (random control {s['control_acc']})", file=sys.stderr)
+    return _print(files)
 
 def attattr_adv_mine():
     "Console script `attattr-adv-mine` (bad input: one line on stderr, exit status 2)."

@@ -6,7 +6,6 @@ Docs: https://attattr.github.io/attattr/cli.html.md"""
 
 # %% ../nbs/14_cli.ipynb #a0744f19
 from __future__ import annotations
-import sys
 from pathlib import Path
 from fastcore.script import call_parse
 import attattr
@@ -18,8 +17,7 @@ from .attribution import DEFAULT_METHOD, DEFAULT_STEPS, attribute, save_original
 from .tree import build_tree, save_tree
 
 # %% auto #0
-__all__ = ['DEMO_MODEL', 'DEMO_DATA', 'DEMO_OUT', 'DEMO_EXAMPLE', 'DEMO_THRESHOLD', 'find_repo_root', 'run_demo', 'demo_cli',
-           'demo']
+__all__ = ['DEMO_MODEL', 'DEMO_DATA', 'DEMO_OUT', 'DEMO_EXAMPLE', 'DEMO_THRESHOLD', 'find_repo_root', 'demo_cli', 'demo']
 
 # %% ../nbs/14_cli.ipynb #13eb3ae9
 DEMO_MODEL = Path('examples')/'models'/'minilm-l6-nli'  # the embedded checkpoint, relative to the repository root
@@ -39,10 +37,17 @@ def find_repo_root(start:Path|None=None) -> Path:
                        "repository, or pass --model and --data_dir")
 
 # %% ../nbs/14_cli.ipynb #3eed6881
-def run_demo(model:str|Path|None=None, data_dir:str|Path|None=None, task_name:str='mnli', example_index:int=DEMO_EXAMPLE,
-             output_dir:str|Path|None=None, n_steps:int=DEFAULT_STEPS, method:str=DEFAULT_METHOD,
-             threshold:float=DEMO_THRESHOLD, verbose:bool=True) -> dict:
-    "Attribute one example and build its attribution tree; returns the result, the tree and the files written."
+@call_parse
+def demo_cli(model:str=None, # HF model directory or original checkpoint (default: the embedded MiniLM NLI checkpoint)
+             data_dir:str=None, # task data folder (default: the embedded MNLI dev_matched examples)
+             task_name:str='mnli', # GLUE task name (a regression task such as sts-b needs a model with one output)
+             example_index:int=DEMO_EXAMPLE, # dev example to explain
+             output_dir:str=None, # where to write (default: examples/out)
+             n_steps:int=DEFAULT_STEPS, # integration points
+             method:str=DEFAULT_METHOD, # quadrature rule
+             threshold:float=DEMO_THRESHOLD, # attribution-tree threshold τ
+            ) -> dict: # the attribution `result`, the `tree` and the `files` written
+    "Main job on the embedded defaults: a real MNLI example → attribution scores → attribution tree PNG."
     root = None if (model and data_dir and output_dir) else find_repo_root()
     model, data_dir = Path(model or root/DEMO_MODEL), Path(data_dir or root/DEMO_DATA)
     out = Path(output_dir or root/DEMO_OUT)
@@ -51,37 +56,23 @@ def run_demo(model:str|Path|None=None, data_dir:str|Path|None=None, task_name:st
     if not 0 <= example_index < len(feats):
         raise AttattrError(f"--example_index {example_index} out of range: {data_dir} has {len(feats)} dev examples")
     f = feats[example_index]
-    res = attribute(m, f, n_steps=n_steps, method=method)
-    labels = [m.config.id2label[i] for i in range(m.config.num_labels)]
+    labels = None if m.config.num_labels == 1 else [m.config.id2label[i] for i in range(m.config.num_labels)]  # None: a regression
+    res = attribute(m, f, n_steps=n_steps, method=method, output='prob' if labels else 'logit')  # a regression: the score
     files = save_original(res, out, example_index)
     rec = tokens_record(example_index, res.tokens, res.logits, labels, f.label)
     files.append(out/f"tokens_and_pred_exp{example_index}.json"); write_tokens_json([rec], files[-1])
     G = build_tree(res.attributions, res.tokens, threshold=threshold)
-    files += save_tree(G, out/f"tree_exp{example_index}", title=f"MNLI dev_matched {example_index}: predicted {rec['pred']}")
-    if verbose:
-        print(' '.join(res.tokens))
-        print(f"gold: {rec['golden']}   predicted: {rec['pred']} (p = {res.pred_prob:.3f})   "
-              f"completeness residual ≤ {res.delta.abs().max():.1e}")
-        print("strongest interactions (layer, head, query → key, score):")
-        for t in top_interactions(res, 5): print(f"  {t['layer']:2d} {t['head']:2d}  {t['query_token']} → {t['key_token']}  {t['score']:.4f}")
-        print(f"attribution tree: {G.number_of_nodes()} tokens, {G.number_of_edges()} edges")
-        print("wrote:"); [print(f"  {p}") for p in files]
-        print(f"redo the tree: attattr-tree --attr_file {files[0]} --tokens_file {files[2]} --example_index {example_index} --out {out}/tree_cli")
+    name = 'MNLI dev_matched' if task_name.lower() == 'mnli' else f"{task_name} dev"
+    files += save_tree(G, out/f"tree_exp{example_index}", title=f"{name} {example_index}: predicted {rec['pred']}")
+    print(' '.join(res.tokens))
+    print(f"gold: {rec['golden']}   predicted: {rec['pred']}" + (f" (p = {res.pred_prob:.3f})" if labels else '') +
+          f"   completeness residual ≤ {res.delta.abs().max():.1e}")
+    print("strongest interactions (layer, head, query → key, score):")
+    for t in top_interactions(res, 5): print(f"  {t['layer']:2d} {t['head']:2d}  {t['query_token']} → {t['key_token']}  {t['score']:.4f}")
+    print(f"attribution tree: {G.number_of_nodes()} tokens, {G.number_of_edges()} edges")
+    print("wrote:"); [print(f"  {p}") for p in files]
+    print(f"redo the tree: attattr-tree --attr_file {files[0]} --tokens_file {files[2]} --example_index {example_index} --out {out}/tree_cli")
     return dict(result=res, tree=G, files=files)
-
-# %% ../nbs/14_cli.ipynb #496598ab
-@call_parse
-def demo_cli(model:str=None, # HF model directory or original checkpoint (default: the embedded MiniLM NLI checkpoint)
-         data_dir:str=None, # task data folder (default: the embedded MNLI dev_matched examples)
-         task_name:str='mnli', # GLUE task name
-         example_index:int=DEMO_EXAMPLE, # dev example to explain
-         output_dir:str=None, # where to write (default: examples/out)
-         n_steps:int=DEFAULT_STEPS, # integration points
-         method:str=DEFAULT_METHOD, # quadrature rule
-         threshold:float=DEMO_THRESHOLD, # attribution-tree threshold τ
-        ):
-    "Main job on the embedded defaults: a real MNLI example → attribution scores → attribution tree PNG."
-    run_demo(model, data_dir, task_name, example_index, output_dir, n_steps, method, threshold)
 
 def demo():
     "Console script `attattr-demo`."

@@ -6,9 +6,8 @@ Docs: https://attattr.github.io/attattr/finetune.html.md"""
 
 # %% ../nbs/12_finetune.ipynb #ea2ce866
 from __future__ import annotations
-import copy, importlib, importlib.metadata, json, math, os, random, shutil, sys, tempfile, time
+import copy, importlib, importlib.metadata, json, math, os, shutil, sys, tempfile, time
 from pathlib import Path
-import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -18,26 +17,23 @@ import transformers
 from transformers import AutoModelForSequenceClassification
 import attattr
 from .core import AttattrError, cli_errors, run_cli, require_flags, write_json_atomic
-from .data import (MAX_SEQ_LENGTH, METRICS, batches, collate, featurize, get_processor, accuracy, mcc, pearson,
-                          metric_value)
+from .data import MAX_SEQ_LENGTH, featurize, get_processor
 from .hooks import UnsupportedModelError, hook_model, hooked_forward
 from .models import get_device, load_model, load_tokenizer, quiet_hf
+from .inference import EVAL_BATCH_SIZE, SEED, evaluate_features, model_inputs, seed_everything
 
 # %% auto #0
-__all__ = ['LEARNING_RATE', 'NUM_TRAIN_EPOCHS', 'TRAIN_BATCH_SIZE', 'EVAL_BATCH_SIZE', 'WARMUP_PROPORTION', 'SEED', 'BETAS',
-           'ADAM_EPS', 'WEIGHT_DECAY', 'NO_DECAY', 'MAX_GRAD_NORM', 'OPTIMIZERS', 'PACKAGED_MODELS', 'TRAINING_FILE',
-           'METRIC_NAMES', 'SAVE_DTYPES', 'seed_everything', 'warmup_linear', 'num_train_steps', 'BertAdam',
-           'param_groups', 'make_optimizer', 'resolve_model', 'describe_model', 'load_base', 'task_loss', 'predict',
-           'evaluate', 'check_output_dir', 'save_finetuned', 'finetune', 'finetune_run', 'finetune_cli',
-           'attattr_finetune']
+__all__ = ['LEARNING_RATE', 'NUM_TRAIN_EPOCHS', 'TRAIN_BATCH_SIZE', 'WARMUP_PROPORTION', 'BETAS', 'ADAM_EPS', 'WEIGHT_DECAY',
+           'NO_DECAY', 'MAX_GRAD_NORM', 'OPTIMIZERS', 'PACKAGED_MODELS', 'TRAINING_FILE', 'METRIC_NAMES', 'SAVE_DTYPES',
+           'warmup_linear', 'num_train_steps', 'BertAdam', 'param_groups', 'make_optimizer', 'resolve_model',
+           'describe_model', 'load_base', 'task_loss', 'eval_record', 'check_output_dir', 'save_finetuned', 'finetune',
+           'finetune_cli', 'attattr_finetune']
 
 # %% ../nbs/12_finetune.ipynb #420f895e
 LEARNING_RATE = 5e-5  # the original's --learning_rate
 NUM_TRAIN_EPOCHS = 3  # --num_train_epochs
 TRAIN_BATCH_SIZE = 32  # --train_batch_size
-EVAL_BATCH_SIZE = 64  # --eval_batch_size
 WARMUP_PROPORTION = 0.1  # --warmup_proportion: the first 10% of the steps raise the learning rate linearly from 0
-SEED = 42  # --seed of random, numpy and torch
 BETAS = (0.9, 0.999)  # Adam's β1, β2 (BertAdam's b1, b2)
 ADAM_EPS = 1e-6  # BertAdam's e; AdamW uses it too, so the two optimisers differ only where they must
 WEIGHT_DECAY = 0.01  # decoupled weight decay of the decayed parameter group
@@ -50,10 +46,6 @@ METRIC_NAMES = dict(acc='accuracy', mcc='mcc', pearson='pearson')  # metric -> i
 SAVE_DTYPES = dict(float32=torch.float32, float16=torch.float16, bfloat16=torch.bfloat16)  # weights as saved (training is float32)
 
 # %% ../nbs/12_finetune.ipynb #ba0a8433
-def seed_everything(seed:int=SEED):
-    "Seed Python's, numpy's and torch's (every device's) random generators, as the original does."
-    random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
-
 def warmup_linear(x:float, # training progress: step / t_total
                   warmup:float=WARMUP_PROPORTION, # proportion of the steps spent warming up
                  ) -> float:
@@ -173,37 +165,15 @@ def task_loss(logits:torch.Tensor, # (b, k) scores
     if labels.is_floating_point(): return F.mse_loss(logits.view(-1).float(), labels.view(-1))
     return F.cross_entropy(logits.view(-1, logits.size(-1)).float(), labels.view(-1))
 
-def _pad_id(model): return getattr(model.config, 'pad_token_id', None) or 0
-
-def _to(x:dict, device) -> dict: return {k: v.to(device) for k, v in x.items()}
-
-def predict(model:nn.Module, # a classifier (hooked by `hook_model`, or it will be)
-            features, # `attattr.data.Features`
-            batch_size:int=EVAL_BATCH_SIZE, # examples per forward
-            progress:bool=False, # show a progress bar
-           ) -> np.ndarray: # (N, k) float32 logits
-    "The logits of `model` on `features`, in eval mode (dropout off)."
-    if not features: raise AttattrError("predict: no features")
-    model.eval()
-    dev, out = next(model.parameters()).device, []
-    with torch.no_grad():
-        for x in tqdm(batches(features, batch_size, pad_token_id=_pad_id(model)), desc='evaluate',
-                      total=math.ceil(len(features) / batch_size), disable=not progress, leave=False):
-            out.append(hooked_forward(model, _to(x, dev)).float().cpu())  # (b, k)
-    return torch.cat(out).numpy()
-
-def evaluate(model:nn.Module, # a classifier (hooked by `hook_model`, or it will be)
-             features, # labelled `attattr.data.Features`
-             metric:str='acc', # the task's metric, `attattr.data.Processor.metric`
-             batch_size:int=EVAL_BATCH_SIZE, # examples per forward
-             progress:bool=False, # show a progress bar
-            ) -> dict:
+def eval_record(model:nn.Module, # a classifier (hooked by `hook_model`, or it will be)
+                features, # labelled `attattr.data.Features`
+                metric:str='acc', # the task's metric, `attattr.data.Processor.metric`
+                batch_size:int=EVAL_BATCH_SIZE, # examples per forward
+                progress:bool=False, # show a progress bar
+               ) -> dict:
     "The task metric (`eval_result`) and mean loss per example (`eval_loss`) of `model` on `features`, as the original reports them."
-    if any(f.label is None for f in features): raise AttattrError("evaluate: every feature needs a label")
-    logits = predict(model, features, batch_size, progress)
-    gold = np.array([f.label for f in features])
-    loss = task_loss(torch.from_numpy(logits), torch.tensor(gold, dtype=torch.float if metric == 'pearson' else torch.long))
-    return dict(eval_result=metric_value(metric, logits, gold), eval_loss=float(loss), metric=metric, examples=len(features))
+    ev = evaluate_features(model, features, metric, batch_size=batch_size, progress=progress)
+    return dict(eval_result=ev['metric'], eval_loss=ev['loss'], metric=metric, examples=ev['n'])
 
 # %% ../nbs/12_finetune.ipynb #06713d31
 def check_output_dir(output_dir:str|Path, overwrite:bool=False) -> Path:
@@ -303,7 +273,7 @@ def finetune(model:str|Path, # base model: a Hugging Face directory or a `PACKAG
         perm, total, te = torch.randperm(len(train), generator=order).tolist(), 0., time.time()
         bar = tqdm(range(0, len(train), batch_size), desc=f'epoch {epoch}/{epochs}', disable=not progress)
         for i in bar:
-            x = _to(collate([train[j] for j in perm[i:i + batch_size]], pad_token_id=_pad_id(net)), dev)
+            x = model_inputs(net, [train[j] for j in perm[i:i + batch_size]])
             loss = task_loss(hooked_forward(net, x), x['labels'])
             if not torch.isfinite(loss): raise AttattrError(f"the training loss became {loss.item()} in epoch {epoch} (learning rate {lr} too high?)")
             loss.backward()
@@ -312,7 +282,7 @@ def finetune(model:str|Path, # base model: a Hugging Face directory or a `PACKAG
             total += loss.item()
             bar.set_postfix(loss=f'{loss.item():.3f}')
         h = dict(epoch=epoch, train_loss=total / n_steps, seconds=round(time.time() - te, 1))
-        if do_eval: h.update(evaluate(net, dev_feats, proc.metric, eval_batch_size))
+        if do_eval: h.update(eval_record(net, dev_feats, proc.metric, eval_batch_size))
         history.append(h)
         if progress and do_eval: print(f"epoch {epoch}: dev {proc.metric} {h['eval_result']:.4f}, loss {h['eval_loss']:.4f}", file=sys.stderr)
     net.eval()
@@ -327,24 +297,6 @@ def finetune(model:str|Path, # base model: a Hugging Face directory or a `PACKAG
     return rec
 
 # %% ../nbs/12_finetune.ipynb #081205d8
-def finetune_run(task_name=None, data_dir=None, model=None, output_dir=None, do_train=False, do_eval=False,
-                 eval_batch_size=EVAL_BATCH_SIZE, max_seq_length=MAX_SEQ_LENGTH, limit=None, device='cpu',
-                 progress=True, **train_kw) -> dict:
-    "What `attattr-finetune` does: fine-tune (`do_train`) and/or evaluate (`do_eval`) `model` on `task_name`."
-    require_flags(dict(task_name=task_name, data_dir=data_dir, model=model), dict(model='bert_model'))
-    if not (do_train or do_eval): raise AttattrError("at least one of --do_train and --do_eval is needed")
-    if do_train:
-        if output_dir is None: raise AttattrError("--output_dir is required with --do_train")
-        return finetune(model, task_name, data_dir, output_dir, eval_batch_size=eval_batch_size, max_seq_length=max_seq_length,
-                        limit=limit, device=device, do_eval=do_eval, progress=progress, **train_kw)
-    proc = get_processor(task_name)
-    if limit is not None and limit < 1: raise AttattrError(f"--limit must be >= 1, got {limit}")
-    net, tok = load_model(resolve_model(model), device=get_device(device))
-    if tok is None: raise AttattrError(f"{model}: no tokenizer found")
-    feats = featurize(proc.get_examples(data_dir, 'dev', limit=limit), _unpadded(tok), proc.labels, max_seq_length)
-    if not feats: raise AttattrError(f"{Path(data_dir)/proc.files['dev']}: no dev examples")
-    return dict(evaluate(net, feats, proc.metric, eval_batch_size, progress), task=proc.name, model=str(model))
-
 @call_parse
 def finetune_cli(task_name:str=None, # task key: mnli, sst-2, rte, snli, ... (see attattr.data.PROCESSORS)
                  data_dir:str=None, # folder with the task's train and dev TSV files
@@ -369,11 +321,22 @@ def finetune_cli(task_name:str=None, # task key: mnli, sst-2, rte, snli, ... (se
     "Fine-tune a Hugging Face encoder on a GLUE-format task, as the original run_classifier_orig.py."
     with cli_errors('attattr-finetune'):
         if bert_model and model and bert_model != model: raise AttattrError("--bert_model and --model name different models")
+        model = model or bert_model
+        require_flags(dict(task_name=task_name, data_dir=data_dir, model=model), dict(model='bert_model'))
+        if not (do_train or do_eval): raise AttattrError("at least one of --do_train and --do_eval is needed")
+        if do_train and output_dir is None: raise AttattrError("--output_dir is required with --do_train")
         try:
-            r = finetune_run(task_name, data_dir, model or bert_model, output_dir, do_train, do_eval, eval_batch_size,
-                             max_seq_length, limit, device, lr=learning_rate, epochs=num_train_epochs,
-                             batch_size=train_batch_size, warmup=warmup_proportion, seed=seed, optimizer=optimizer,
-                             overwrite=overwrite, save_dtype=save_dtype)
+            if do_train:
+                r = finetune(model, task_name, data_dir, output_dir, learning_rate, num_train_epochs, train_batch_size, eval_batch_size,
+                             warmup_proportion, max_seq_length, seed, optimizer, device, limit, do_eval, overwrite, save_dtype)
+            else:  # evaluate a fine-tuned model on dev
+                proc = get_processor(task_name)
+                if limit is not None and limit < 1: raise AttattrError(f"--limit must be >= 1, got {limit}")
+                net, tok = load_model(resolve_model(model), device=get_device(device))
+                if tok is None: raise AttattrError(f"{model}: no tokenizer found")
+                feats = featurize(proc.get_examples(data_dir, 'dev', limit=limit), _unpadded(tok), proc.labels, max_seq_length)
+                if not feats: raise AttattrError(f"{Path(data_dir)/proc.files['dev']}: no dev examples")
+                r = dict(eval_record(net, feats, proc.metric, eval_batch_size, progress=True), task=proc.name, model=str(model))
         except OSError as e: raise AttattrError(f"{e.filename or ''}: {e.strerror or e}".lstrip(': ')) from None
     if do_train:
         print(r['output_dir'])

@@ -93,7 +93,7 @@ def _scaled_points(p, st, layer):
     b = (st.baselines or {}).get(layer)
     b = 0. if b is None else b[..., :p.shape[-2], :].to(p)[:, None]  # (b, 1, h, q, k); q = 1 with `cls_query`
     pts = b + a * (p.detach()[:, None] - b)  # (b, m, h, q, k)
-    return pts.reshape(-1, *p.shape[1:]).requires_grad_(True)  # (b·m, h, q, k), example-major
+    return pts.reshape(pts.shape[0] * pts.shape[1], *p.shape[1:]).requires_grad_(True)  # (b·m, h, q, k), example-major
 
 # %% ../nbs/03_hooks.ipynb #5c3b209e
 def _per_row(x, rows, R):
@@ -185,7 +185,7 @@ def attattr_attention(module:nn.Module, # the attention module calling us
         if st.record: st.probs.append(p.detach().contiguous())
         if layer in st.targets:  # the last b·m rows are copies of the clean rows (see `_add_point_rows`): scale them
             bm = st.examples * len(st.alphas)
-            clean = p[-bm:].view(st.examples, -1, *p.shape[1:])[:, 0]  # (b, h, q, k)
+            clean = p[-bm:].view(st.examples, len(st.alphas), *p.shape[1:])[:, 0]  # (b, h, q, k); h = 0 in a layer pruned bare
             pts = st.points[layer] = _scaled_points(clean, st, layer)  # (b·m, h, q, k)
             p = torch.cat([p[:-bm], pts]) if p.shape[0] > bm else pts
         if st.head_mask is not None: p = p * _layer_mask(st.head_mask, layer, p, st)
@@ -461,7 +461,7 @@ def full_heads(x:torch.Tensor, # (b, h_l, ...) one layer's per-head values, the 
     rec = hook_record(model)
     if x.shape[dim] == rec.num_heads: return x
     out = x.new_zeros(*x.shape[:dim], rec.num_heads, *x.shape[dim + 1:])
-    out.index_copy_(dim, torch.tensor(rec.heads(layer), device=x.device), x)
+    out.index_copy_(dim, torch.tensor(rec.heads(layer), dtype=torch.long, device=x.device), x)  # (none in a layer pruned bare)
     return out
 
 # %% ../nbs/03_hooks.ipynb #9a81d317

@@ -8,35 +8,32 @@ Docs: https://attattr.github.io/attattr/pruning.html.md"""
 from __future__ import annotations
 import copy, csv, math, time, warnings
 from pathlib import Path
+from typing import Annotated
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
-from fastcore.script import call_parse, store_true
-from .core import AttattrError, atomic_write, cli_errors
-from .data import batches
-from .data import featurize_task, get_processor, mcc
-from .core import require_flags, run_cli, write_json_atomic
-from .hooks import HookState, hooked_forward, num_layers_heads, params_requiring_grad
-from .attribution import attribute
+from fastcore.script import bool_arg, call_parse
+from .core import AttattrError, atomic_write, cli_errors, require_flags, run_cli, write_json_atomic
+from .data import MAX_SEQ_LENGTH, batches, featurize_task, get_processor
+from .hooks import hook_model, hooked_forward, HookState, num_layers_heads, params_requiring_grad, RECORD_ATTR, unhook
 from .models import load_cli_model
-
+from .inference import EVAL_BATCH_SIZE, SEED, evaluate_features, pad_token_id, predict_logits
+from .attribution import attribute
 
 # %% auto #0
-__all__ = ['ATTR_SETTINGS', 'TAYLOR_BATCH_SIZE', 'NORM_EPS', 'DEFAULT_SEED', 'IMPORTANCE_METHODS', 'DEFAULT_STEP',
-           'EVAL_BATCH_SIZE', 'PRUNABLE_FAMILIES', 'PRUNED_ATTR', 'WARMUP', 'CURVE_FIELDS', 'EFFECTIVENESS_CURVES',
-           'attr_importance', 'taylor_importance', 'entropy_importance', 'confidence_importance', 'random_importance',
-           'head_importance', 'prune_order', 'prune_mask', 'fractions', 'num_pruned', 'evaluate', 'pruned_heads',
-           'heads_per_layer', 'prune_heads', 'pruned_copy', 'latency_ratio', 'pruning_curves', 'write_curves',
-           'plot_curves', 'save_figure', 'layer_mask', 'effectiveness_curve', 'plot_effectiveness',
-           'per_example_pruning_curve', 'prune_run', 'prune_cli', 'attattr_prune']
+__all__ = ['ATTR_SETTINGS', 'TAYLOR_BATCH_SIZE', 'NORM_EPS', 'IMPORTANCE_METHODS', 'DEFAULT_STEP', 'PRUNABLE_FAMILIES', 'WARMUP',
+           'CURVE_FIELDS', 'EFFECTIVENESS_CURVES', 'attr_importance', 'taylor_importance', 'entropy_importance',
+           'confidence_importance', 'random_importance', 'head_importance', 'prune_order', 'prune_mask', 'fractions',
+           'num_pruned', 'pruned_heads', 'heads_per_layer', 'prune_heads', 'pruned_copy', 'latency_ratio',
+           'pruning_curves', 'write_curves', 'plot_curves', 'save_figure', 'layer_mask', 'effectiveness_curve',
+           'plot_effectiveness', 'per_example_pruning_curve', 'prune_cli', 'attattr_prune']
 
 # %% ../nbs/10_pruning.ipynb #b9288ac5
 ATTR_SETTINGS = dict(n_steps=20, method='riemann_left')  # prune_head_with_attr.py: m = batch_size·num_batch = 20×1 left-Riemann points
 TAYLOR_BATCH_SIZE = 32  # prune_head_with_taylor.py's importance batch size
 NORM_EPS = 1e-20  # epsilon of the Taylor script's per-layer L2 normalisation
-DEFAULT_SEED = 42  # the original scripts' seed
 IMPORTANCE_METHODS = ('attr', 'taylor', 'entropy', 'confidence', 'random')  # head-importance methods (the first two are the original's)
 
 def _examples(features, what:str, need_labels:bool=True) -> list:
@@ -54,9 +51,9 @@ def _examples(features, what:str, need_labels:bool=True) -> list:
 def _device(model): return next(model.parameters()).device
 
 def _batches(model, feats, batch_size):
-    "Batches of `feats`, padded with the model's pad token, on the model's device."
-    pad, dev = getattr(model.config, 'pad_token_id', None) or 0, _device(model)
-    for x in batches(feats, batch_size, pad_token_id=pad): yield {k: v.to(dev) for k, v in x.items()}
+    "Consecutive batches of `feats`, padded with the model's pad token, on the model's device."
+    dev = _device(model)
+    for x in batches(feats, batch_size, pad_token_id=pad_token_id(model)): yield {k: v.to(dev) for k, v in x.items()}
 
 def _progress(it, desc, total, progress): return tqdm(it, desc=desc, total=total, disable=not progress, leave=False)
 
@@ -79,9 +76,9 @@ def attr_importance(model:nn.Module, # a classifier hooked by `attattr.hooks.hoo
 
 # %% ../nbs/10_pruning.ipynb #19d582ec
 def taylor_importance(model:nn.Module, # a classifier hooked by `attattr.hooks.hook_model`
-                      features, # `Features` (labelled when `faithful=False`)
+                      features, # labelled `Features` (labels not needed when `faithful`)
                       batch_size:int=TAYLOR_BATCH_SIZE, # examples per forward/backward
-                      faithful:bool=True, # the original: Σ logits, |·| per position; else the gold label's cross-entropy, |·| per example
+                      faithful:bool=False, # the original script: Σ logits, |·| per position; else the gold label's cross-entropy, |·| per example
                       progress:bool=True, # show a progress bar
                      ) -> torch.Tensor:
     "Taylor-expansion head importance (L, H) from |⟨ctx, ∂objective/∂ctx⟩|, each layer L2-normalised."
@@ -135,7 +132,7 @@ def confidence_importance(model:nn.Module, # a classifier hooked by `attattr.hoo
 # %% ../nbs/10_pruning.ipynb #e116b07b
 def random_importance(model:nn.Module, # a classifier (only its config's sizes are read)
                       features=None, # unused; accepted so every method has the same signature
-                      seed:int=DEFAULT_SEED, # seed of the generator
+                      seed:int=SEED, # seed of the generator
                      ) -> torch.Tensor:
     "Uniform random head importance (L, H), reproducible with `seed`."
     return torch.rand(*num_layers_heads(model), generator=torch.Generator().manual_seed(int(seed)), dtype=torch.float64)
@@ -144,8 +141,8 @@ def head_importance(method:str, # one of `IMPORTANCE_METHODS`
                     model:nn.Module, # a classifier hooked by `attattr.hooks.hook_model`
                     features, # `Features` the importance is computed on
                     batch_size:int|None=None, # examples per batch (taylor/entropy/confidence); default `TAYLOR_BATCH_SIZE`
-                    seed:int=DEFAULT_SEED, # seed (random; also seeds torch for the others)
-                    faithful:bool=True, # taylor: the original's Σ-logits objective (else the gold label's cross-entropy)
+                    seed:int=SEED, # seed (random; also seeds torch for the others)
+                    faithful:bool=False, # taylor: the original script's Σ-logits objective (else the gold label's cross-entropy)
                     progress:bool=True, # show a progress bar
                     **kwargs # attr: `n_steps`, `method`, `internal_batch_size` (default `ATTR_SETTINGS`)
                    ) -> torch.Tensor:
@@ -193,38 +190,8 @@ def num_pruned(fraction:float, # fraction r of the heads, in [0, 1]
     if not 0 <= fraction <= 1: raise AttattrError(f"fraction must be in [0, 1], got {fraction}")
     return int(fraction * num_heads)
 
-# %% ../nbs/10_pruning.ipynb #51b4f98c
-EVAL_BATCH_SIZE = 256  # the original's --eval_batch_size
-
-def evaluate(model:nn.Module, # a classifier hooked by `attattr.hooks.hook_model`
-             features, # labelled `Features`
-             head_mask:torch.Tensor|None=None, # (L, H) mask applied through the hooks, or (N, L, H): one per example
-             batch_size:int=EVAL_BATCH_SIZE, # examples per forward
-             metric:str='acc', # 'acc' or 'mcc' (the task's metric, `attattr.data.Processor.metric`)
-             progress:bool=False, # show a progress bar
-            ) -> dict:
-    "Metric, accuracy, mean cross-entropy and predictions of `model` on `features`, heads masked by `head_mask`."
-    if metric not in ('acc', 'mcc'): raise AttattrError(f"unsupported metric {metric!r} for head pruning; expected 'acc' or 'mcc'")
-    feats = _examples(features, 'evaluate')
-    per = head_mask is not None and head_mask.dim() == 3
-    if per and head_mask.shape[0] != len(feats): raise AttattrError(f"{head_mask.shape[0]} head masks for {len(feats)} examples")
-    order = sorted(range(len(feats)), key=lambda i: len(feats[i].input_ids))  # batches of similar lengths: less padding
-    preds, losses = [], []
-    with torch.no_grad():
-        for j, x in enumerate(_progress(_batches(model, [feats[i] for i in order], batch_size), 'evaluate', math.ceil(len(feats) / batch_size), progress)):
-            m = head_mask[order[j * batch_size:(j + 1) * batch_size]] if per else head_mask  # a per-example mask goes with its example
-            logits = hooked_forward(model, x, HookState(head_mask=m)).float()  # (b, c)
-            losses.append(F.cross_entropy(logits, x['labels'], reduction='none').cpu()); preds.append(logits.argmax(-1).cpu())
-    back = np.argsort(order)  # sorted position of each example
-    pred, loss = torch.cat(preds).numpy()[back], torch.cat(losses).numpy()[back]
-    gold = np.array([f.label for f in feats])
-    acc = float((pred == gold).mean())
-    return dict(metric=acc if metric == 'acc' else mcc(pred, gold), acc=acc, loss=float(loss.mean()),
-                n=len(feats), pred=pred.tolist())
-
 # %% ../nbs/10_pruning.ipynb #aed611df
 PRUNABLE_FAMILIES = ('bert', 'roberta', 'electra', 'xlm-roberta', 'camembert')  # model types `prune_heads` handles
-PRUNED_ATTR = 'attattr_pruned_heads'  # model attribute: {layer: set of original head indices removed}
 
 def _attention_parts(model) -> list:
     "Per layer, the self-attention module (query/key/value) and the attention output module (dense)."
@@ -260,22 +227,27 @@ def _as_heads(heads, L:int, H:int) -> dict:
             raise AttattrError(f"cannot prune layer {l} heads {sorted(hs)}: the model has {L} layers × {H} heads")
     return out
 
+def _pruned(model) -> dict:
+    "{layer: set of original heads removed}, from the model's hook record (a model never pruned: none)."
+    rec = getattr(model, RECORD_ATTR, None)
+    return rec.pruned if rec is not None else {}
+
 def pruned_heads(model:nn.Module) -> dict: # a model, pruned or not
     "{layer: sorted original indices of the heads removed from the weights}."
-    return {l: sorted(h) for l, h in sorted(getattr(model, PRUNED_ATTR, {}).items()) if h}
+    return {l: sorted(h) for l, h in sorted(_pruned(model).items()) if h}
 
 def heads_per_layer(model:nn.Module) -> list[int]: # a model, pruned or not
     "Heads left in each layer: the config's count minus the pruned ones."
     L, H = num_layers_heads(model)
-    done = getattr(model, PRUNED_ATTR, {})
-    return [H - len(done.get(l, ())) for l in range(L)]
+    return [H - len(_pruned(model).get(l, ())) for l in range(L)]
 
 def prune_heads(model:nn.Module, # a bert/roberta/electra/xlm-roberta/camembert classifier
                 heads, # (L, H) mask (0 = remove) or {layer: [heads]}, in the original numbering
                ) -> nn.Module:
-    "Remove `heads` from `model`'s weights, in place; the logits equal those of the model with the heads masked."
+    "Remove `heads` from `model`'s weights, in place, and hook it anew; the logits equal those of the model with the heads masked."
     parts, (L, H) = _attention_parts(model), num_layers_heads(model)
-    done = getattr(model, PRUNED_ATTR, {})
+    rec = getattr(model, RECORD_ATTR, None)
+    settings, done = (dict(rec.settings), {l: set(h) for l, h in rec.pruned.items()}) if rec is not None else ({}, {})
     for l, hs in _as_heads(heads, L, H).items():
         gone = done.get(l, set())
         new = hs - gone
@@ -289,7 +261,8 @@ def prune_heads(model:nn.Module, # a bert/roberta/electra/xlm-roberta/camembert 
         out.dense = _keep(out.dense, index, 1)
         att.num_attention_heads, att.all_head_size = len(keep), len(keep) * d
         done[l] = gone | new
-    setattr(model, PRUNED_ATTR, done)
+    unhook(model)  # the hooks hold the replaced projections: the model is hooked anew, with the shortcuts it had
+    hook_model(model, **settings).attattr.pruned = done
     return model
 
 def pruned_copy(model:nn.Module, # the full model (left unchanged)
@@ -331,13 +304,14 @@ def pruning_curves(model:nn.Module, # a classifier hooked by `attattr.hooks.hook
                    importances:dict, # method name → (L, H) importance
                    step:float=DEFAULT_STEP, # fraction of heads pruned between two points
                    batch_size:int=EVAL_BATCH_SIZE, # examples per evaluation forward
-                   metric:str='acc', # 'acc' or 'mcc'
+                   metric:str='acc', # 'acc' or 'mcc' (the task's metric)
                    latency_features=None, # if given, time the really pruned model on these at every point
                    latency_methods:list|None=None, # methods whose pruned models are timed (default all)
                    progress:bool=True, # show a progress bar
                   ) -> list[dict]:
     "Metric and loss (and latency) as heads are masked from the least to the most important, for every method."
     fr, feats = fractions(step), _examples(features, 'pruning curves')
+    if metric not in ('acc', 'mcc'): raise AttattrError(f"unsupported metric {metric!r} for head pruning; expected 'acc' or 'mcc'")
     if not importances: raise AttattrError("pruning curves: no importance given")
     L, H = num_layers_heads(model)
     imps = {}
@@ -354,7 +328,7 @@ def pruning_curves(model:nn.Module, # a classifier hooked by `attattr.hooks.hook
             k = num_pruned(r, L * H)
             mask = prune_mask(imp, k)
             key = mask.numpy().tobytes()
-            if key not in seen: seen[key] = evaluate(model, feats, mask, batch_size, metric)
+            if key not in seen: seen[key] = evaluate_features(model, feats, metric, mask, batch_size)
             ev = seen[key]
             row = dict(method=name, fraction=r, k=k, heads_left=L * H - k, metric=ev['metric'], acc=ev['acc'], loss=ev['loss'])
             if name in timed: row.update(latency_ratio(model, pruned_copy(model, mask), latency_features))
@@ -432,15 +406,11 @@ def effectiveness_curve(model:nn.Module, # a classifier hooked by `attattr.hooks
         res = attribute(model, f, target=f.label, n_steps=n_steps, method=method,
                         internal_batch_size=internal_batch_size, return_convergence_delta=False)
         scores = dict(attr=res.attributions.flatten(2).max(-1).values, att=res.attentions.flatten(2).max(-1).values)  # (L, H)
-        x, seen = next(_batches(model, [f], 1)), {}
-        for i, k in enumerate(ks):
-            for c in EFFECTIVENESS_CURVES:
-                src, end = c.split('_')
-                m = layer_mask(scores[src], k, end == 'top')
-                key = m.numpy().tobytes()
-                if key not in seen:
-                    with torch.no_grad(): seen[key] = int(hooked_forward(model, x, HookState(head_mask=m)).argmax()) == f.label
-                correct[c][i] += seen[key]
+        masks = {(i, c): layer_mask(scores[c.split('_')[0]], k, c.endswith('top')) for i, k in enumerate(ks) for c in EFFECTIVENESS_CURVES}
+        distinct = {m.numpy().tobytes(): m for m in masks.values()}  # equal masks are run once
+        pred = predict_logits(model, [f] * len(distinct), torch.stack(list(distinct.values()))).argmax(-1)  # one mask per copy
+        right = dict(zip(distinct, pred == f.label))
+        for (i, c), m in masks.items(): correct[c][i] += right[m.numpy().tobytes()]
     return dict(k=ks, n=len(feats), **{c: (correct[c] / len(feats)).tolist() for c in EFFECTIVENESS_CURVES})
 
 def plot_effectiveness(res:dict, # from `effectiveness_curve`
@@ -474,7 +444,7 @@ def per_example_pruning_curve(model:nn.Module, # a classifier hooked by `attattr
     if s.shape not in ((len(feats), L, H), (L, H)): raise AttattrError(f"scores of shape {s.shape}; expected ({len(feats)}, {L}, {H}) or ({L}, {H})")
     fr = fractions(step)
     ks, gold = [num_pruned(r, L * H) for r in fr], np.array([f.label for f in feats])
-    ok = np.stack([np.array(evaluate(model, feats, prune_mask(s, k), batch_size)['pred']) == gold
+    ok = np.stack([np.array(evaluate_features(model, feats, head_mask=prune_mask(s, k), batch_size=batch_size)['pred']) == gold
                    for k in _progress(ks, 'per-example pruning', len(ks), progress)])  # (fractions, N)
     return dict(fraction=fr, k=ks, acc=ok.mean(1).tolist(), n=len(feats),
                 correct=[''.join('1' if x else '0' for x in row) for row in ok])  # per fraction, '1' per example predicted right
@@ -483,44 +453,24 @@ def per_example_pruning_curve(model:nn.Module, # a classifier hooked by `attattr
 def _methods(method:str) -> list[str]:
     "The comma-separated importance methods, checked."
     ms = [m.strip() for m in str(method).split(',') if m.strip()]
-    if not ms or (bad := [m for m in ms if m not in IMPORTANCE_METHODS]):
+    if not ms or any(m not in IMPORTANCE_METHODS for m in ms):
         raise AttattrError(f"--method {method!r}: expected one or more of {', '.join(IMPORTANCE_METHODS)}, comma-separated")
     return list(dict.fromkeys(ms))
 
-def prune_run(task_name:str, data_dir, model, output_dir, method:str='attr', num_examples:int=200, batch_size:int=20,
-              num_batch:int=1, eval_batch_size:int=EVAL_BATCH_SIZE, seed:int=DEFAULT_SEED, importance_split:str='dev',
-              eval_split:str='dev', step:float=DEFAULT_STEP, max_seq_length:int=128, taylor_loss:bool=False,
-              latency_examples:int=100, device:str='cpu', progress:bool=True, bert_model:str|None=None) -> dict:
-    "What `attattr-prune` does (see its arguments): importance, curves and latency, then the files; returns them all."
-    methods, fr = _methods(method), fractions(step)
-    for k, v in dict(num_examples=num_examples, batch_size=batch_size, num_batch=num_batch, eval_batch_size=eval_batch_size).items():
-        if int(v) < 1: raise AttattrError(f"--{k} must be at least 1, got {v}")
-    if latency_examples < 0: raise AttattrError(f"--latency_examples must be ≥ 0, got {latency_examples}")
-    proc = get_processor(task_name)
-    if proc.is_regression or proc.metric not in ('acc', 'mcc'):
-        raise AttattrError(f"task {task_name!r} is a regression task; head pruning needs class labels")
-    m, tok = load_cli_model(model, bert_model=bert_model, num_labels=len(proc.labels), device=device, prog='attattr-prune')
-    imp_feats = featurize_task(task_name, data_dir, tok, importance_split, max_seq_length, limit=num_examples)
-    eval_feats = featurize_task(task_name, data_dir, tok, eval_split, max_seq_length)
-    _examples(imp_feats, f"--importance_split {importance_split!r}", need_labels='attr' in methods or (taylor_loss and 'taylor' in methods))
-    _examples(eval_feats, f"--eval_split {eval_split!r}")
-    imps = {meth: head_importance(meth, m, imp_feats, batch_size=batch_size, seed=seed, faithful=not taylor_loss,
-                                  progress=progress, n_steps=batch_size * num_batch)
-            for meth in methods}
-    rows = pruning_curves(m, eval_feats, imps, step=step, batch_size=eval_batch_size, metric=proc.metric,
-                          latency_features=eval_feats[:latency_examples] if latency_examples else None, progress=progress)
+def _write_results(imps:dict, rows:list, output_dir, metric:str, title:str) -> list[Path]:
+    "Write the original's importance and result files, the curve table and its plot into `output_dir`; return them."
     out = Path(output_dir); out.mkdir(parents=True, exist_ok=True)
     files = []
     for meth, imp in imps.items():
         files.append(out/f'head_importance_{meth}.json')
-        write_json_atomic(imp.flatten().tolist() if meth == 'attr' else imp.tolist(), files[-1])
+        write_json_atomic(imp.flatten().tolist() if meth == 'attr' else imp.tolist(), files[-1])  # attr: flat, as the original
         files.append(out/f'prune_result_{meth}.json')
         write_json_atomic([r['metric'] for r in rows if r['method'] == meth], files[-1])
     files += write_curves(rows, out)
     import matplotlib.pyplot as plt
-    fig = plot_curves(rows, 'metric' if proc.metric != 'acc' else 'acc', title=f"{task_name} {eval_split} ({len(eval_feats)} examples)")
+    fig = plot_curves(rows, 'metric' if metric != 'acc' else 'acc', title=title)
     files.append(save_figure(fig, out/'prune_curves.png')); plt.close(fig)
-    return dict(importances=imps, rows=rows, files=files)
+    return files
 
 # %% ../nbs/10_pruning.ipynb #8b5d44cc
 @call_parse
@@ -535,23 +485,38 @@ def prune_cli(task_name:str=None, # task key, e.g. mnli, sst-2, snli (see `attat
               batch_size:int=20, # attr: integration points per forward; others: examples per batch
               num_batch:int=1, # attr: forwards of integration points (m = batch_size × num_batch)
               eval_batch_size:int=EVAL_BATCH_SIZE, # examples per evaluation forward
-              seed:int=DEFAULT_SEED, # random seed
+              seed:int=SEED, # random seed
               importance_split:str='dev', # split of the importance examples (the original: dev)
               eval_split:str='dev', # split the curves are measured on
               step:float=DEFAULT_STEP, # fraction of heads pruned between two points, in (0, 1]
-              max_seq_length:int=128, # most tokens per example
-              taylor_loss:store_true=False, # Taylor with the gold label's cross-entropy (Michel et al.) instead of the original's Σ logits
+              max_seq_length:int=MAX_SEQ_LENGTH, # most tokens per example
+              faithful:Annotated[bool_arg, dict(nargs='?', const=True, metavar='BOOL')]=True, # the original's quirks: Taylor importance from Σ logits, |·| per position; --faithful false: the gold label's cross-entropy (Michel et al.)
               latency_examples:int=100, # evaluation examples timed at batch 1 on the really pruned model (0: none)
               device:str='cpu', # torch device
-             ):
+              quiet:bool=False, # no progress bars
+             ) -> list[Path]: # the files written
     "Head importance (attribution, Taylor, entropy, confidence, random) and accuracy as heads are pruned."
     with cli_errors('attattr-prune'):
         model = model or model_file
         require_flags(dict(task_name=task_name, data_dir=data_dir, model=model, output_dir=output_dir), dict(model='model_file'))
-        res = prune_run(task_name, data_dir, model, output_dir, method, num_examples, batch_size, num_batch, eval_batch_size,
-                        seed, importance_split, eval_split, step, max_seq_length, taylor_loss, latency_examples, device,
-                        bert_model=bert_model)
-    for p in res['files']: print(p)
+        methods, _ = _methods(method), fractions(step)
+        for k, v in dict(num_examples=num_examples, batch_size=batch_size, num_batch=num_batch, eval_batch_size=eval_batch_size).items():
+            if int(v) < 1: raise AttattrError(f"--{k} must be at least 1, got {v}")
+        if latency_examples < 0: raise AttattrError(f"--latency_examples must be ≥ 0, got {latency_examples}")
+        proc = get_processor(task_name)
+        if proc.is_regression: raise AttattrError(f"task {task_name!r} is a regression task; head pruning needs class labels")
+        m, tok = load_cli_model(model, bert_model=bert_model, num_labels=len(proc.labels), device=device, prog='attattr-prune')
+        imp_feats = featurize_task(task_name, data_dir, tok, importance_split, max_seq_length, limit=num_examples)
+        eval_feats = featurize_task(task_name, data_dir, tok, eval_split, max_seq_length)
+        _examples(imp_feats, f"--importance_split {importance_split!r}", need_labels='attr' in methods or (not faithful and 'taylor' in methods))
+        _examples(eval_feats, f"--eval_split {eval_split!r}")
+        imps = {meth: head_importance(meth, m, imp_feats, batch_size=batch_size, seed=seed, faithful=faithful,
+                                      progress=not quiet, n_steps=batch_size * num_batch) for meth in methods}
+        rows = pruning_curves(m, eval_feats, imps, step=step, batch_size=eval_batch_size, metric=proc.metric, progress=not quiet,
+                              latency_features=eval_feats[:latency_examples] if latency_examples else None)
+        files = _write_results(imps, rows, output_dir, proc.metric, f"{task_name} {eval_split} ({len(eval_feats)} examples)")
+    for p in files: print(p)
+    return files
 
 def attattr_prune():
     "Console script `attattr-prune`."

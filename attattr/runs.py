@@ -19,13 +19,14 @@ from .data import MAX_SEQ_LENGTH, collate, featurize, get_processor
 from .formats import tokens_record, write_layers_json, write_tokens_json
 from .hooks import HookState, hooked_forward, num_layers_heads
 from .models import load_cli_model
+from .inference import predict_logits
 from .attribution import Attribution, FAITHFUL, attribute, quadrature, save_original
 
 # %% auto #0
 __all__ = ['ORIGINAL_BATCH_SIZE', 'EXAMPLES_PER_CALL', 'SHARD_SIZE', 'RUN_FILE', 'SHARD_DIR', 'TARGETS', 'TOKENS_EXAMPLES',
-           'index_path', 'read_index', 'split_index', 'rank_world', 'model_fingerprint', 'attribute_split',
-           'iter_split_results', 'load_split_results', 'tokens_and_preds', 'attr_cli', 'attattr_attr', 'tokens_cli',
-           'attattr_tokens']
+           'TOKENS_BATCH_SIZE', 'index_path', 'read_index', 'split_index', 'rank_world', 'model_fingerprint',
+           'attribute_split', 'iter_split_results', 'load_split_results', 'tokens_and_preds', 'attr_cli',
+           'attattr_attr', 'tokens_cli', 'attattr_tokens']
 
 # %% ../nbs/08_runs.ipynb #247c9e41
 ORIGINAL_BATCH_SIZE = 16  # generate_attrscore.py's --batch_size (points per forward); m = 16 × --num_batch 4
@@ -254,14 +255,16 @@ def load_split_results(output_dir, # a folder written by `attribute_split`
 
 # %% ../nbs/08_runs.ipynb #917dde86
 TOKENS_EXAMPLES = 100  # the original get_tokens_and_pred.py's default --num_examples
+TOKENS_BATCH_SIZE = 1  # examples per forward of `tokens_and_preds`: each on its real tokens, as `attribute` runs it
 
-def tokens_and_preds(model:nn.Module, # a hooked classifier
+def tokens_and_preds(model:nn.Module, # a hooked classifier (or regression model, one output)
                      tokenizer, # its tokenizer
                      task_name:str, # task key
                      data_dir, # folder with the task's TSV files
                      num_examples:int|None=TOKENS_EXAMPLES, # the first N examples (None: all)
                      split:str='dev', # the split
                      max_seq_length:int=MAX_SEQ_LENGTH, # most tokens per example
+                     batch_size:int=TOKENS_BATCH_SIZE, # examples per forward
                      progress:bool=False, # show a tqdm progress bar
                     ) -> list[dict]:
     "Records {index, tokens, pred, golden, pred_logits} of the first `num_examples` examples of a split."
@@ -269,12 +272,8 @@ def tokens_and_preds(model:nn.Module, # a hooked classifier
     if num_examples is not None and num_examples < 0: raise AttattrError(f"num_examples must be ≥ 0, got {num_examples}")
     labels = _labels(model, proc)
     feats = featurize(proc.get_examples(data_dir, split, limit=num_examples), tokenizer, labels, max_seq_length)
-    dev, recs = next(model.parameters()).device, []
-    for i, f in enumerate(tqdm(feats, disable=not progress, desc=f"{proc.name} {split}", unit='ex')):
-        x = {k: v.to(dev) for k, v in collate([f]).items() if k != 'labels'}
-        with torch.no_grad(): logits = hooked_forward(model, x)[0].float().cpu()  # (c,)
-        recs.append(tokens_record(i, f.tokens, logits, labels, f.label))
-    return recs
+    logits = predict_logits(model, feats, batch_size=batch_size, progress=progress) if feats else []  # (N, c)
+    return [tokens_record(i, f.tokens, lg, labels, f.label) for i, (f, lg) in enumerate(zip(feats, logits))]
 
 # %% ../nbs/08_runs.ipynb #15534519
 def _check_index(proc, data_dir, split, example_index):
@@ -298,11 +297,10 @@ def attr_cli(task_name:str=None, # task key: mnli, sst-2, rte, ... (see attattr.
              batch_size:int=ORIGINAL_BATCH_SIZE, # the original's points per forward: m = batch_size × num_batch
              num_batch:int=FAITHFUL['n_steps'] // ORIGINAL_BATCH_SIZE, # the original's forwards per layer
              max_seq_length:int=MAX_SEQ_LENGTH, # most tokens per example
-             seed:int=42, # random seed (the computation is deterministic; kept for the original's flag)
              method:str=FAITHFUL['method'], # quadrature rule: riemann_left (the original), riemann_right, riemann_mid, riemann_trapezoid, gauss_legendre
              n_steps:int=None, # integration points m (default batch_size × num_batch)
              internal_batch_size:int=None, # points per forward of all layers (default: attattr.attribution.POINT_TOKENS decides)
-             target:str='pred', # class attributed: pred (the original), gold, or a class id
+             target:str='pred', # class attributed: pred (the original), gold, or a class id; a regression task (sts-b): its score
              split:str='dev', # the split: dev, train, dev_mismatched, ...
              all_examples:bool=False, # dataset mode: attribute every example of the split into shards
              num_examples:int=None, # dataset mode: attribute this many examples from --start
@@ -313,7 +311,7 @@ def attr_cli(task_name:str=None, # task key: mnli, sst-2, rte, ... (see attattr.
              bf16:bool=False, # bfloat16 autocast for the forward and backward passes
              quiet:bool=False, # no progress bar
             ) -> int: # exit status
-    "Self-attention attribution scores of one example (the original generate_attrscore.py) or of a whole split."
+    "Self-attention attribution scores of one example (the original generate_attrscore.py) or of a whole split; of a regression task (sts-b), of its score."
     with cli_errors('attattr-attr'):
         require_flags(dict(task_name=task_name, data_dir=data_dir, model=model or model_file, output_dir=output_dir),
                       dict(model='model_file'))
@@ -323,12 +321,14 @@ def attr_cli(task_name:str=None, # task key: mnli, sst-2, rte, ... (see attattr.
             raise AttattrError("nothing to write: pass --get_att_attr and/or --get_att_score (or --all_examples/--num_examples)")
         if batch_size < 1 or num_batch < 1: raise AttattrError(f"--batch_size and --num_batch must be ≥ 1, got {batch_size} and {num_batch}")
         tgt = int(target) if target.lstrip('-').isdigit() else target
+        if proc.is_regression and tgt not in ('pred', 0):
+            raise AttattrError(f"--target {target}: task {proc.name!r} is a regression task; its one output, the score, is attributed (--target pred)")
         m = n_steps or batch_size * num_batch
         quadrature(method, m)  # checks the method and the number of points
         ex = proc.get_examples(data_dir, split, limit=1) if dataset else _check_index(proc, data_dir, split, example_index)
-        torch.manual_seed(seed)
-        mod, tok = load_cli_model(model, model_file, bert_model, len(proc.labels), device, prog='attattr-attr')
+        mod, tok = load_cli_model(model, model_file, bert_model, 1 if proc.is_regression else len(proc.labels), device, prog='attattr-attr')
         kw = dict(n_steps=m, method=method, internal_batch_size=internal_batch_size, autocast_dtype=torch.bfloat16 if bf16 else None)
+        if proc.is_regression: kw['output'] = 'logit'  # the score itself (a softmax over one output is constant)
         if dataset:
             s = attribute_split(mod, tok, proc.name, data_dir, output_dir, split, start, None if all_examples else num_examples,
                                 target=tgt, max_seq_length=max_seq_length, save_attentions=get_att_score,
@@ -349,7 +349,7 @@ def attr_cli(task_name:str=None, # task key: mnli, sst-2, rte, ... (see attattr.
         tgt = f.label if tgt == 'gold' else None if tgt == 'pred' else tgt
         res = attribute(mod, f, target=tgt, **kw)
         for p in save_original(res, output_dir, example_index, get_att_attr, get_att_score): print(p)
-        print(f"example {example_index}: predicted {labels[res.pred_label] if labels else res.logits.tolist()} "
+        print(f"example {example_index}: predicted {labels[res.pred_label] if labels else float(res.logits[0])} "
               f"(gold {ex.label}), max |completeness residual| {res.delta.abs().max():.2e}", file=sys.stderr)
     return 0
 
@@ -371,14 +371,14 @@ def tokens_cli(task_name:str=None, # task key: mnli, sst-2, ...
                device:str='cpu', # torch device
                quiet:bool=False, # no progress bar
               ) -> int: # exit status
-    "Tokens, predicted and gold labels and logits of the first examples (the original get_tokens_and_pred.py)."
+    "Tokens, predicted and gold labels (scores, for sts-b) and logits of the first examples (the original get_tokens_and_pred.py)."
     with cli_errors('attattr-tokens'):
         require_flags(dict(task_name=task_name, data_dir=data_dir, model=model or model_file, output_dir=output_dir),
                       dict(model='model_file'))
         proc = get_processor(task_name)
         if num_examples < 0: raise AttattrError(f"--num_examples must be ≥ 0, got {num_examples}")
         proc.get_examples(data_dir, split, limit=1)  # the data is there before the model is loaded
-        mod, tok = load_cli_model(model, model_file, bert_model, len(proc.labels), device, prog='attattr-tokens')
+        mod, tok = load_cli_model(model, model_file, bert_model, 1 if proc.is_regression else len(proc.labels), device, prog='attattr-tokens')
         recs = tokens_and_preds(mod, tok, proc.name, data_dir, num_examples, split, max_seq_length, progress=not quiet)
         Path(output_dir).mkdir(parents=True, exist_ok=True)
         path = Path(output_dir)/f"tokens_and_pred_{len(recs)}.json"

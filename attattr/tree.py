@@ -6,9 +6,10 @@ Docs: https://attattr.github.io/attattr/tree.html.md"""
 
 # %% ../nbs/09_tree.ipynb #e7b7d4e8
 from __future__ import annotations
-import json, sys
+import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Annotated
 import numpy as np
 import networkx as nx
 import matplotlib.pyplot as plt
@@ -19,7 +20,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.font_manager import FontProperties
 from matplotlib.patches import FancyArrowPatch
 from networkx.algorithms.flow import build_residual_network, shortest_augmenting_path
-from fastcore.script import call_parse
+from fastcore.script import bool_arg, call_parse
 from .core import AttattrError, atomic_write, require_flags, run_cli
 from .formats import read_layers_json, read_tokens_json
 
@@ -29,7 +30,7 @@ __all__ = ['THRESHOLD', 'CLS', 'NORMS', 'OUT', 'OPEN', 'FIXED', 'START_BELOW_TOP
            'EDGE_WIDTH', 'EDGE_COLOR_FLOOR', 'NODE_COLORS', 'POINTS_PER_INCH', 'SUBSCRIPTS', 'DPI', 'FIGURE_FORMATS',
            'RESIDUAL', 'EXAMPLE_INDEX', 'layer_scores', 'normalise_scores', 'top_token', 'build_tree', 'draw_tree',
            'check_formats', 'save_tree', 'attention_rollout', 'attention_flow', 'spearman', 'attribution_importance',
-           'compare_importance', 'tree_files', 'tree_cli', 'attattr_tree']
+           'compare_importance', 'tree_cli', 'attattr_tree']
 
 # %% ../nbs/09_tree.ipynb #9ed854bc
 THRESHOLD = 0.4  # τ of the original: normalised scores ≤ τ are no connection
@@ -347,15 +348,17 @@ def compare_importance(attr, # (L, H, n, n) attributions
 # %% ../nbs/09_tree.ipynb #e20cca24
 EXAMPLE_INDEX = 128  # the original's default `--example_index`
 
-def tree_files(attr_file, # attribution scores: one JSON line per layer, a nested list [H][n][n]
-               tokens_file, # JSON list of {"index", "tokens", "pred", "golden", "pred_logits"} records
-               example_index:int=EXAMPLE_INDEX, # the "index" of the example's record
-               out=None, # output path without extension; None: `tree_exp{example_index}` beside `attr_file`
-               threshold:float=THRESHOLD, # τ
-               faithful:bool=False, # the original algorithm exactly
-               formats=FIGURE_FORMATS, # figure formats (sequence or comma-separated)
-              ) -> list[Path]: # the files written
-    "Read the original's attribution and tokens files, then build, draw and save the tree of one example."
+@call_parse
+def tree_cli(attr_file:str=None, # attribution scores: one JSON line per layer, [H][n][n] (`attattr-attr`'s output)
+             tokens_file:str=None, # JSON list of {"index","tokens","pred","golden","pred_logits"} (`attattr-tokens`'s)
+             example_index:int=EXAMPLE_INDEX, # the "index" of the example's record in `tokens_file`
+             threshold:float=THRESHOLD, # τ: normalised attributions above it are connections
+             out:str=None, # output path without extension (default: tree_exp{example_index} beside attr_file)
+             faithful:Annotated[bool_arg, dict(nargs='?', const=True, metavar='BOOL')]=False, # the original attribution_tree.py's tree, quirks included (its state machine, tie order and start layer; see `build_tree`); default: the improved tree
+             formats:str=','.join(FIGURE_FORMATS), # comma-separated figure formats; .graphml and .json are always written
+            ) -> list[Path]: # the files written
+    "Build, draw and save the attribution tree of one example from the original's attribution and tokens files."
+    require_flags(dict(attr_file=attr_file, tokens_file=tokens_file))
     fs = check_formats(formats)
     if not np.isfinite(threshold): raise AttattrError(f"threshold: expected a finite number, got {threshold}")
     attr = read_layers_json(attr_file)  # (L, H, n, n)
@@ -368,22 +371,9 @@ def tree_files(attr_file, # attribution scores: one JSON line per layer, a neste
     G = build_tree(attr, rec['tokens'], threshold=threshold, faithful=faithful)
     G.graph.update(example_index=int(example_index), pred=str(rec['pred']), golden=str(rec['golden']))
     out = Path(attr_file).with_name(f"tree_exp{example_index}") if out is None else Path(out)
-    title = f"example {example_index}: predicted {rec['pred']}, gold {rec['golden']}"
-    return save_tree(G, out, fs, title=title)
-
-@call_parse
-def tree_cli(attr_file:str=None, # attribution scores: one JSON line per layer, [H][n][n] (`attattr-attr`'s output)
-             tokens_file:str=None, # JSON list of {"index","tokens","pred","golden","pred_logits"} (`attattr-tokens`'s)
-             task_name:str=None, # the task (unused, as in the original)
-             example_index:int=EXAMPLE_INDEX, # the "index" of the example's record in `tokens_file`
-             threshold:float=THRESHOLD, # τ: normalised attributions above it are connections
-             out:str=None, # output path without extension (default: tree_exp{example_index} beside attr_file)
-             faithful:bool=False, # build the tree exactly as the original attribution_tree.py
-             formats:str=','.join(FIGURE_FORMATS), # comma-separated figure formats; .graphml and .json are always written
-            ):
-    "Build, draw and save the attribution tree of one example from the original's attribution and tokens files."
-    require_flags(dict(attr_file=attr_file, tokens_file=tokens_file))
-    for p in tree_files(attr_file, tokens_file, example_index, out, threshold, faithful, formats): print(p)
+    files = save_tree(G, out, fs, title=f"example {example_index}: predicted {rec['pred']}, gold {rec['golden']}")
+    for p in files: print(p)
+    return files
 
 def attattr_tree():
     "Console script `attattr-tree`."

@@ -27,7 +27,8 @@ from attattr.data import featurize, get_processor, read_examples
 from attattr.hooks import num_layers_heads
 from attattr.models import load_model
 from attattr.attribution import FAITHFUL, attribute
-from attattr.pruning import (ATTR_SETTINGS, EFFECTIVENESS_CURVES, effectiveness_curve, evaluate, fractions,
+from attattr.inference import evaluate_features
+from attattr.pruning import (ATTR_SETTINGS, EFFECTIVENESS_CURVES, effectiveness_curve, fractions,
                              head_importance, per_example_pruning_curve, pruning_curves, plot_curves,
                              plot_effectiveness, save_figure)
 from attattr.attack import SST2_MIN_TOKENS, evaluate_attack, filter_patterns, mine_patterns, pattern_table
@@ -243,7 +244,7 @@ def step_pruning(run:Run) -> dict:
         secs = dict(attr=round(time.time() - t, 1))
         for meth in ('taylor', 'entropy', 'random'):
             t = time.time()
-            imps[meth] = head_importance(meth, model, imp_feats, progress=run.progress)
+            imps[meth] = head_importance(meth, model, imp_feats, faithful=True, progress=run.progress)
             secs[meth] = round(time.time() - t, 1)
         t = time.time()
         rows = pruning_curves(model, dev, imps, batch_size=cfg['eval_batch_size'], progress=run.progress)
@@ -332,7 +333,7 @@ def step_universality(run:Run) -> dict:
                 pool={k: dict(n=pools[k]['n'], train_acc=pools[k]['acc']) for k in TASK_KEYS}, stable_r=STABLE_R,
                 null_sd=1 / math.sqrt(L * H - 1))  # sd of Pearson r between unrelated vectors of this length
 
-ATTACK_BATCH_SIZE = 128  # most examples per forward in the attack (`attattr.attack.predict` also caps the tokens per forward)
+ATTACK_BATCH_SIZE = 128  # most examples per forward in the attack (`attattr.inference.predict_logits` also caps the tokens per forward)
 
 def _attack_table(rep, labels, chosen:dict) -> list[dict]:
     "Per class: the mean over its chosen triggers of clean accuracy, accuracy under attack and under the random control."
@@ -360,14 +361,14 @@ def step_triggers(run:Run) -> dict:
         t = time.time()
         run.cache.mkdir(parents=True, exist_ok=True)
         ck = run.cache/f"mine_{key}_{_settings_name(cfg['mine'])}_{len(train)}.jsonl"
-        mined = mine_patterns(model, train, min_tokens=min_tok, checkpoint=ck, progress=run.progress, **cfg['mine'])
+        mined = mine_patterns(model, train, min_tokens=min_tok, checkpoint=ck, faithful=True, progress=run.progress, **cfg['mine'])
         mine_s = round(time.time() - t, 1)
-        kept = filter_patterns(mined)[:cfg['attack_patterns']]
+        kept = filter_patterns(mined, faithful=True)[:cfg['attack_patterns']]
         exs = read_examples(tk.task, tk.data, 'dev', limit=cfg['attack_examples'][key])
         select, test = exs[0::2], exs[1::2]  # triggers are ranked on one half and measured on the other
         t = time.time()
         rep_sel = evaluate_attack(model, tok, select, labels, mined, max_patterns=cfg['attack_patterns'], control_draws=1,
-                                  eval_batch_size=ATTACK_BATCH_SIZE, progress=run.progress)
+                                  faithful=True, eval_batch_size=ATTACK_BATCH_SIZE, progress=run.progress)
         chosen = {c: [] for c in labels}
         for r in rep_sel.top_triggers(cfg['top_triggers']):
             if r['group'] in chosen: chosen[r['group']].append(r['pattern'])
@@ -383,7 +384,7 @@ def step_triggers(run:Run) -> dict:
             held[name] = dict(n=len(ex), per_class=_attack_table(rep, labels, chosen_new),
                               summary=[s for s in rep.summary() if s['group'] == 'all'][0])
         out[key] = dict(task=tk.task, labels=labels, mined_from=len(train), min_tokens=min_tok, patterns=len(mined),
-                        kept=len(filter_patterns(mined)), evaluated=len(kept), mine_seconds=mine_s,
+                        kept=len(filter_patterns(mined, faithful=True)), evaluated=len(kept), mine_seconds=mine_s,
                         attack_seconds=round(time.time() - t, 1),
                         train_acc=_mean([p['target_label'] == p['golden_label'] for p in mined]),
                         selection=dict(n=len(select), summary=rep_sel.summary()),
@@ -412,7 +413,7 @@ def step_trees(run:Run) -> dict:
     for key in ('nli', 'sst2'):
         model, _ = run.model(key)
         fs = run.features(key, 'dev', limit=60)
-        pred = np.array(evaluate(model, fs, batch_size=16)['pred'])
+        pred = np.array(evaluate_features(model, fs, batch_size=16)['pred'])
         i = _pick_example(fs, pred, lo, hi)
         picks.append((f'{key}_dev{i}', key, fs[i], f"{DISPLAY[key]} dev {i} (first correct one with {lo}–{hi} tokens)"))
     for name, key, f, desc in picks:

@@ -22,7 +22,8 @@ from transformers import AttentionInterface, AttentionMaskInterface
 from transformers.masking_utils import eager_mask
 from attattr.attribution import quadrature
 
-REFERENCE_IMPL = "attattr_reference"  # name of `reference_attention` in transformers' attention registries
+REFERENCE_IMPL = "attattr_causal_reference"  # name of `reference_attention` in transformers' attention registries
+# (not bench/reference.py's "attattr_reference": the registries are global, and pytest imports both)
 REFERENCE_DTYPE = torch.float64  # dtype the reference runs the model copy in
 OUTPUTS = ("log_prob", "prob", "logit")  # which output of the target token/class is F
 MASKED = -1e4  # an additive mask entry at or below this blocks a key (transformers' masks use the dtype's minimum)

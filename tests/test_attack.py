@@ -12,6 +12,7 @@ from attattr.data import featurize_tokens
 from attattr.core import AttattrError
 from attattr.data import InputExample, collate, featurize
 from attattr.hooks import hook_model
+from attattr.inference import predict_logits
 from attattr.testing import TINY_WORDS, tiny_model, tiny_tokenizer
 from attattr.models import load_model
 
@@ -48,14 +49,14 @@ def planted():
             opt.zero_grad(); loss.backward(); opt.step()
     hook_model(model)
     dev = featurize(make(200, 1), tok, LABELS)
-    assert (predict(model, dev) == np.array([f.label for f in dev])).mean() > 0.95
+    assert (predict_logits(model, dev).argmax(-1) == np.array([f.label for f in dev])).mean() > 0.95
     return model, tok
 
 @pytest.fixture(scope='module')
 def mined(planted):
-    "Patterns mined with the original's settings (64 left-Riemann points) from 48 training examples."
+    "Patterns mined with the original's settings (64 left-Riemann points, its tie order) from 48 training examples."
     model, tok = planted
-    return mine_patterns(model, featurize(make(48, 0), tok, LABELS), progress=False)
+    return mine_patterns(model, featurize(make(48, 0), tok, LABELS), faithful=True, progress=False)
 
 # ---------------------------------------------------------------- mining and attack recover the planted pair
 def test_mining_recovers_planted_pair(mined):
@@ -158,7 +159,7 @@ def test_truncation_after_insertion(planted):
 
 def test_filter_off_by_one():
     ps = [dict(max_combined_attr=[v, 0.]) for v in (.5, .3, .1)]
-    assert len(filter_patterns(ps)) == 2 and len(filter_patterns(ps, faithful=False)) == 3
+    assert len(filter_patterns(ps, faithful=True)) == 2 and len(filter_patterns(ps)) == 3
     assert len(filter_patterns(ps + [dict(max_combined_attr=[.01, .005])])) == 3
     assert filter_patterns([dict(max_combined_attr=[.01, 0.])] + ps) == []  # stops at the first below, as the original
 
@@ -232,7 +233,7 @@ def test_mining_cli_resumes_after_kill(saved, tmp_path):
     assert len(got) == 20
     for b in before: assert b['record'] in got  # the records done before the kill were kept, not recomputed
     model, tok = load_model(model_dir)
-    ref = mine_patterns(model, featurize(make(20, 0), tok, LABELS), internal_batch_size=4, progress=False)
+    ref = mine_patterns(model, featurize(make(20, 0), tok, LABELS), internal_batch_size=4, faithful=True, progress=False)  # the CLI's default
     assert [(p['top1position'], p['top2position'], p['tokens']) for p in got] == [(p['top1position'], p['top2position'], p['tokens']) for p in ref]
     np.testing.assert_allclose([p['max_combined_attr'] for p in got], [p['max_combined_attr'] for p in ref], rtol=1e-4, atol=1e-7)
 
@@ -284,8 +285,9 @@ def test_bad_input_one_line_exit_2_nothing_written(saved, mined, tmp_path, monke
         (attattr_adv_eval, [*ev, '--pattern_file', tmp_path/'train_none.json'], 'not found'),
         (attattr_adv_eval, [*ev, '--pattern_file', good, '--data_type', 'dev'], "does not contain --data_type 'dev'"),
         (attattr_adv_eval, [*ev, '--pattern_file', write_bad(tmp_path/'train_long.json', [long]), '--if_all',
-                            '--max_seq_length', 4, '--fix_quirks'], 'more than max_seq_length'),
+                            '--max_seq_length', 4, '--faithful', 'false'], 'more than max_seq_length'),
         (attattr_adv_eval, [*ev[:3], empty, *ev[4:], '--pattern_file', good], 'no dev examples'),
+        (attattr_adv_eval, [*ev, '--pattern_file', good, '--task_name', 'sts-b'], 'regression'),
     ]
     for fn, args, msg in cases:
         code, o, err = cli(monkeypatch, capsys, fn, *args)
@@ -293,3 +295,16 @@ def test_bad_input_one_line_exit_2_nothing_written(saved, mined, tmp_path, monke
         assert err.count('\n') == 1 and err.startswith(('attattr-adv-mine: error: ', 'attattr-adv-eval: error: ')), err
         assert msg in err, (msg, err)
         assert not out.exists(), (args, list(out.iterdir()))
+
+def test_eval_cli_faithful_flag(saved, mined, tmp_path, monkeypatch, capsys):
+    "--faithful (the default) drops the last pattern when none is below the threshold, as the original; --faithful false keeps it."
+    model_dir, data = saved
+    pf = tmp_path/'train_adver_pattern_exp0-3.json'
+    write_patterns([dict(p, max_combined_attr=[1., .5]) for p in mined[:3]], pf)
+    kept = {}
+    for name, flags in (('default', []), ('on', ['--faithful']), ('off', ['--faithful', 'false']), ('off2', ['--faithful=no'])):
+        code, out, err = cli(monkeypatch, capsys, attattr_adv_eval, '--task_name', 'cola', '--data_dir', data, '--model', model_dir,
+                             '--output_dir', tmp_path/name, '--pattern_file', pf, '--control_draws', 0, '--no_progress', *flags)
+        assert code == 0, err
+        kept[name] = len(json.loads((tmp_path/name/'eval_train_pattern_one_exp0-500.json').read_text()))
+    assert kept == dict(default=2, on=2, off=3, off2=3)

@@ -83,7 +83,7 @@ def test_load_model_gives_same_accuracy(trained, task):
     assert tok.tokenize(s) == tiny_tokenizer().tokenize(s)
     assert tok(s)['input_ids'] == tiny_tokenizer()(s)['input_ids']
     dev = featurize_task('sst-2', task, tok)
-    assert evaluate(model, dev, 'acc')['eval_result'] == rec['dev_accuracy']
+    assert eval_record(model, dev, 'acc')['eval_result'] == rec['dev_accuracy']
 
 def test_same_seed_bit_identical(task, base, tmp_path):
     runs = [finetune(base, 'sst-2', task, tmp_path/n, lr=3e-3, epochs=2, limit=64, seed=s, progress=False)
@@ -110,9 +110,9 @@ def test_head_reinitialised_for_other_label_count(task, tmp_path):
                    progress=False)
     assert load_model(tmp_path/'out')[0].config.num_labels == 2
 
-def test_regression_task(tmp_path):
-    "STS-B: one output, MSE loss, Pearson correlation."
-    d = tmp_path/'stsb'; d.mkdir()
+def stsb_task(d):
+    "An STS-B-layout task (index, sentence1, sentence2, score) whose score is 1.25 × the number of 'good's: 64 train, 64 dev."
+    d.mkdir()
     rng = np.random.default_rng(0)
     for split in ('train', 'dev'):
         rows = ['index\tsentence1\tsentence2\tscore']
@@ -120,6 +120,11 @@ def test_regression_task(tmp_path):
             k = int(rng.integers(0, 4))
             rows.append(f"{i}\tthe dog runs\t{' '.join(['good'] * k + ['the', 'cat'])}\t{k * 1.25:.2f}")
         (d/f'{split}.tsv').write_text('\n'.join(rows) + '\n')
+    return d
+
+def test_regression_task(tmp_path):
+    "STS-B: one output, MSE loss, Pearson correlation."
+    d = stsb_task(tmp_path/'stsb')
     rec = finetune(save_tiny(tmp_path/'base', num_labels=1), 'sts-b', d, tmp_path/'out', lr=3e-3, epochs=10,
                    batch_size=8, progress=False)
     assert rec['metric'] == 'pearson' and 'dev_pearson' in rec and rec['labels'] is None
@@ -310,3 +315,18 @@ def test_console_script(task, base, tmp_path):
                        capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS='1'))
     assert p.returncode == 0, p.stderr
     assert (tmp_path/'s'/'model.safetensors').exists()
+
+def test_cli_regression_task(tmp_path, monkeypatch, capsys):
+    "attattr-finetune on sts-b: train and evaluate a one-output model, then evaluate the saved one (Pearson, MSE)."
+    d, out = stsb_task(tmp_path/'stsb'), tmp_path/'out'
+    code, so, se = run_cli(monkeypatch, capsys, '--task_name', 'sts-b', '--data_dir', d, '--bert_model', save_tiny(tmp_path/'b', num_labels=1),
+                           '--output_dir', out, '--do_train', '--do_eval', '--num_train_epochs', '1', '--limit', '16')
+    assert code == 0, se
+    assert so.splitlines()[0] == str(out) and so.splitlines()[1].startswith('dev pearson: ')
+    code, so, se = run_cli(monkeypatch, capsys, '--task_name', 'sts-b', '--data_dir', d, '--model', out, '--do_eval', '--limit', '16')
+    r = json.loads(so)
+    assert code == 0 and r['metric'] == 'pearson' and r['examples'] == 16, se
+    model, tok = load_model(out)
+    s = eval_record(model, featurize_task('sts-b', d, tok, limit=16), 'pearson')
+    assert r['eval_result'] == pytest.approx(s['eval_result']) and r['eval_loss'] == pytest.approx(s['eval_loss'])
+    assert r['eval_result'] == pytest.approx(json.loads((out/'TRAINING.json').read_text())['dev_pearson'], rel=1e-6)

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from attattr.core import AttattrError
-from attattr.data import collate, featurize
+from attattr.data import collate, featurize, featurize_task
 from attattr.hooks import HookState, hooked_forward, num_layers_heads
+from attattr.inference import evaluate_features
 from attattr.testing import tiny_model, tiny_tokenizer
 from attattr.pruning import *
 from attattr.testing import *
@@ -28,7 +29,7 @@ def err(f, *a, **kw):
 def planted():
     "A tiny BERT (2 layers × 4 heads) whose only head with non-zero values is `PLANTED`, trained to 100 %."
     model, feats = planted_head_model(*PLANTED, seed=0)
-    assert evaluate(model, feats)['acc'] == 1.
+    assert evaluate_features(model, feats)['acc'] == 1.
     return model, feats
 
 def batch(n=9, b=3, pad=True, seed=0):
@@ -130,10 +131,11 @@ def test_bad_input(planted, tmp_path):
     assert 'unknown importance method' in err(head_importance, 'magnitude', model, feats)
     unlabelled = featurize([type(e)(e.guid, e.text_a) for e in planted_examples(4)], tiny_tokenizer(), PLANTED_LABELS)
     assert 'no gold label' in err(attr_importance, model, unlabelled)
-    assert 'no gold label' in err(evaluate, model, unlabelled)
+    assert 'no gold label' in err(evaluate_features, model, unlabelled)
     assert 'no examples' in err(head_importance, 'attr', model, [])
     assert 'no examples' in err(pruning_curves, model, [], {'r': torch.zeros(2, 4)})
     assert 'step must be' in err(pruning_curves, model, feats, {'r': torch.zeros(2, 4)}, step=2)
+    assert 'unsupported metric' in err(pruning_curves, model, feats, {'r': torch.zeros(2, 4)}, metric='pearson')
 
 # ---------------------------------------------------------------- command line
 @pytest.fixture(scope='module')
@@ -181,8 +183,7 @@ def test_cli_writes_the_original_files(task):
 ])
 def test_cli_bad_input(task, kw, msg, capsys):
     out = task/'bad'
-    args = dict(task_name='sst-2', data_dir=task/'data', model=task/'model', output_dir=out, progress=False) | kw
-    args.pop('progress')
+    args = dict(task_name='sst-2', data_dir=task/'data', model=task/'model', output_dir=out, quiet=True) | kw
     with pytest.raises(SystemExit) as e: prune_cli(**args)
     assert e.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
@@ -194,3 +195,19 @@ def test_cli_script_bad_input(task):
     r = cli('--task_name', 'sst-2', '--data_dir', task/'data', '--model', task/'model', '--output_dir', out, '--step', '0')
     assert r.returncode == 2 and r.stderr.strip() == 'attattr-prune: error: step must be in (0, 1], got 0.0', r.stderr
     assert not out.exists()
+
+def test_cli_faithful_flag(task, tmp_path, capsys):
+    "--faithful (the default) is the original's Taylor objective; --faithful false the gold label's cross-entropy."
+    model, tok = tiny_model('bert', num_labels=2), tiny_tokenizer()
+    feats = featurize_task('sst-2', task/'data', tok, limit=5)
+    for flag, faithful in ((None, True), (False, False), (True, True)):
+        out = tmp_path/str(flag)
+        prune_cli(task_name='sst-2', data_dir=task/'data', model=task/'model', output_dir=out, method='taylor', num_examples=5,
+                  latency_examples=0, quiet=True, **({} if flag is None else dict(faithful=flag)))
+        got = torch.tensor(json.loads((out/'head_importance_taylor.json').read_text()), dtype=torch.float64)
+        torch.testing.assert_close(got, taylor_importance(model, feats, faithful=faithful, progress=False), rtol=1e-6, atol=1e-9)
+    r = cli('--task_name', 'sst-2', '--data_dir', task/'data', '--model', task/'model', '--output_dir', tmp_path/'script',
+            '--method', 'taylor', '--num_examples', 5, '--latency_examples', 0, '--faithful', 'false', '--quiet')
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path/'script'/'head_importance_taylor.json').read_text()) == json.loads((tmp_path/'False'/'head_importance_taylor.json').read_text())
+    assert '--faithful' in cli('--help').stdout

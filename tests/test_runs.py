@@ -1,4 +1,4 @@
-"attattr.runs end to end: a run killed with SIGKILL and resumed, torchrun with two gloo ranks, bit-identical CPU reruns, CLI errors."
+"attattr.runs end to end: a run killed with SIGKILL and resumed, torchrun with two gloo ranks, bit-identical CPU reruns, CLI errors, a regression task."
 import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import pytest, torch
@@ -161,3 +161,48 @@ def test_dataset_cli_batched_equals_single(setup, tmp_path, monkeypatch):
     for i in one:
         torch.testing.assert_close(three[i].attributions, one[i].attributions, rtol=1e-4,
                                    atol=1e-5 * one[i].attributions.abs().max().item())
+
+@pytest.fixture(scope='module')
+def stsb(tmp_path_factory):
+    "A tiny regression model (one output) and an STS-B-layout dev file (index, sentence1, sentence2, score)."
+    d = tmp_path_factory.mktemp('stsb')
+    (d/'data').mkdir()
+    (d/'data'/'dev.tsv').write_text('index\tsentence1\tsentence2\tscore\n' + ''.join(
+        f"{i}\t{sentence(i)}\t{sentence(i + 7)}\t{i % 5 * 1.25:.2f}\n" for i in range(6)))
+    tiny_model(num_labels=1).save_pretrained(d/'model'); tiny_tokenizer().save_pretrained(d/'model')
+    return d
+
+def test_stsb_attr_tokens_tree(stsb, tmp_path, monkeypatch):
+    "sts-b through attattr-attr (the score is attributed), attattr-tokens (scores) and attattr-tree on their files."
+    common = ['--task_name', 'sts-b', '--data_dir', stsb/'data', '--model', stsb/'model']
+    assert cli(monkeypatch, 'attattr-attr', *common, '--output_dir', tmp_path, '--example_index', '2', '--get_att_attr') == 0
+    assert cli(monkeypatch, 'attattr-tokens', *common, '--output_dir', tmp_path, '--num_examples', '6', '--quiet') == 0
+    f = featurize(get_processor('sts-b').get_examples(stsb/'data')[2:3], tiny_tokenizer(), None)[0]
+    ref = attribute(tiny_model(num_labels=1), f, output='logit', **FAITHFUL)
+    got = torch.from_numpy(read_layers_json(tmp_path/'attr_zero_base_exp2.json'))
+    torch.testing.assert_close(got, ref.attributions, rtol=1e-5, atol=1e-7)
+    assert got.abs().sum() > 0  # the score's attribution (a softmax over one output would give zeros)
+    recs = read_tokens_json(tmp_path/'tokens_and_pred_6.json')
+    assert [r['golden'] for r in recs] == [i % 5 * 1.25 for i in range(6)] and isinstance(recs[2]['pred'], float)
+    assert abs(recs[2]['pred'] - ref.logits.item()) < 1e-5
+    # dataset mode
+    assert cli(monkeypatch, 'attattr-attr', *common, '--output_dir', tmp_path/'split', '--num_examples', '3', '--n_steps', '4',
+               '--quiet') == 0
+    res = load_split_results(tmp_path/'split')
+    assert sorted(res) == [0, 1, 2] and {r.output for r in res.values()} == {'logit'}
+    assert [r['pred'] for r in split_index(tmp_path/'split')] == [pytest.approx(r['pred'], abs=1e-5) for r in recs[:3]]
+    # the tree of the regression example, from the two files
+    from attattr.tree import attattr_tree
+    monkeypatch.setattr(sys, 'argv', ['attattr-tree', '--attr_file', str(tmp_path/'attr_zero_base_exp2.json'), '--tokens_file',
+                                      str(tmp_path/'tokens_and_pred_6.json'), '--example_index', '2', '--formats', 'png'])
+    attattr_tree()
+    assert (tmp_path/'tree_exp2.png').exists() and (tmp_path/'tree_exp2.graphml').exists()
+
+def test_stsb_bad_target(stsb, tmp_path, monkeypatch, capsys):
+    "A regression task has one output: --target gold (or another class) is one clear error, nothing written."
+    for t in ('gold', '1'):
+        assert cli(monkeypatch, 'attattr-attr', '--task_name', 'sts-b', '--data_dir', stsb/'data', '--model', stsb/'model',
+                   '--output_dir', tmp_path/'out', '--get_att_attr', '--target', t) == 2
+        err = capsys.readouterr().err
+        assert err.count('\n') == 1 and 'regression task' in err, err
+    assert not (tmp_path/'out').exists()

@@ -12,7 +12,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from attattr.core import AttattrError
 from attattr.formats import write_layers_json, write_tokens_json
 from attattr.tree import (attattr_tree, attention_flow, attention_rollout, build_tree, compare_importance, draw_tree,
-                          layer_scores, save_tree, spearman, tree_cli, tree_files)
+                          layer_scores, save_tree, spearman, tree_cli)
 
 CLI = shutil.which('attattr-tree') or str(Path(sys.executable).with_name('attattr-tree'))
 
@@ -222,7 +222,7 @@ def _main(monkeypatch, capsys, *args):
 def test_cli_round_trip(files, tmp_path, monkeypatch, capsys):
     out = tmp_path/'out'
     r = _run('--attr_file', files/'attr_zero_base_exp16.json', '--tokens_file', files/'tokens_and_pred_100.json',
-             '--task_name', 'mnli', '--example_index', 16, '--faithful', '--out', out/'tree16')
+             '--example_index', 16, '--faithful', '--out', out/'tree16')
     assert r.returncode == 0, r.stderr
     assert sorted(os.listdir(out)) == ['tree16.graphml', 'tree16.json', 'tree16.png', 'tree16.svg']
     png = out/'tree16.png'
@@ -243,7 +243,8 @@ def test_cli_round_trip(files, tmp_path, monkeypatch, capsys):
     assert set(H.edges) == set(build_tree(hand_attr().astype(np.float32), TOKENS, threshold=0.5).edges) and H.graph['threshold'] == 0.5
 
 def test_cli_function(files, tmp_path):
-    paths = tree_files(files/'attr_zero_base_exp16.json', files/'tokens_and_pred_100.json', 16, tmp_path/'t', formats='png')
+    paths = tree_cli(attr_file=files/'attr_zero_base_exp16.json', tokens_file=files/'tokens_and_pred_100.json', example_index=16,
+                     out=tmp_path/'t', formats='png')
     assert [p.name for p in paths] == ['t.png', 't.graphml', 't.json']
     tree_cli(attr_file=str(files/'attr_zero_base_exp16.json'), tokens_file=str(files/'tokens_and_pred_100.json'),
              example_index=16, out=str(tmp_path/'u'), formats='svg')
@@ -285,3 +286,17 @@ def test_cli_usage_error_exit_2(files, monkeypatch, capsys):
     r = _main(monkeypatch, capsys, '--attr_file', files/'attr_zero_base_exp16.json', '--no_such_flag', 1)
     assert r.returncode == 2 and 'unrecognized arguments: --no_such_flag 1' in r.stderr
     assert sorted(os.listdir(files)) == ['attr_zero_base_exp16.json', 'tokens_and_pred_100.json']
+
+def test_cli_faithful_flag(files, tmp_path, monkeypatch, capsys):
+    "--faithful [BOOL]: the original's tree (as the other commands' flag); absent or false: the improved tree."
+    a, t = files/'attr_zero_base_exp16.json', files/'tokens_and_pred_100.json'
+    want = {True: build_tree(hand_attr().astype(np.float32), TOKENS, faithful=True).edges,
+            False: build_tree(hand_attr().astype(np.float32), TOKENS).edges}
+    for flags, faithful in (([], False), (['--faithful'], True), (['--faithful', 'true'], True), (['--faithful=false'], False)):
+        out = tmp_path/'_'.join(flags or ['none'])
+        r = _main(monkeypatch, capsys, '--attr_file', a, '--tokens_file', t, '--example_index', 16, '--formats', 'png', '--out', out, *flags)
+        assert r.returncode == 0, r.stderr
+        H = nx.node_link_graph(json.loads(out.with_suffix('.json').read_text()))
+        assert H.graph['faithful'] is faithful and set(H.edges) == set(want[faithful]), flags
+    r = _main(monkeypatch, capsys, '--attr_file', a, '--tokens_file', t, '--task_name', 'mnli')  # unused by the original: gone
+    assert r.returncode == 2 and 'unrecognized arguments: --task_name mnli' in r.stderr
