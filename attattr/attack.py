@@ -9,11 +9,10 @@ from __future__ import annotations
 import csv, json, os, re, sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
 import numpy as np
-from fastcore.script import bool_arg, call_parse, store_true
+from fastcore.script import call_parse, store_true
 from tqdm import tqdm
-from .core import AttattrError, atomic_write, run_cli, write_json_atomic, require_flags
+from .core import atomic_write, AttattrError, BoolFlag, require_flags, run_cli, write_json_atomic
 from .data import (Features, InputExample, MAX_SEQ_LENGTH, featurize, get_processor, group_by_label,
                           featurize_tokens, special_layouts)
 from .models import load_cli_model
@@ -440,7 +439,7 @@ def adv_mine_cli(task_name:str=None, # task key: mnli, snli, sst-2, rte, mrpc, .
                  num_batch:int=4, # forwards per layer: m = batch_size × num_batch points
                  method:str=MINE_SETTINGS['method'], # quadrature rule (riemann_left: the original's)
                  max_seq_length:int=MAX_SEQ_LENGTH, # most tokens per example
-                 faithful:Annotated[bool_arg, dict(nargs='?', const=True, metavar='BOOL')]=True, # the original's order of tied cells (np.argsort(v)[::-1]); --faithful false: the first cell wins
+                 faithful:BoolFlag=True, # the original's order of tied cells (np.argsort(v)[::-1]); --faithful false: the first cell wins
                  no_resume:store_true=False, # ignore a checkpoint left by an interrupted run
                  device:str='cpu', # torch device
                  no_progress:store_true=False, # no progress bar
@@ -490,7 +489,7 @@ def adv_eval_cli(task_name:str=None, # task key (`attattr.data.PROCESSORS`)
                  control_draws:int=1, # random-insertion controls per trigger (0: none)
                  seed:int=SEED, # seed of the random controls
                  max_patterns:int=None, # evaluate only the first this many kept patterns (default all)
-                 faithful:Annotated[bool_arg, dict(nargs='?', const=True, metavar='BOOL')]=True, # the original's off-by-one: the last pattern is dropped when none is below --pattern_threshold; --faithful false keeps it
+                 faithful:BoolFlag=True, # the original's off-by-one: the last pattern is dropped when none is below --pattern_threshold; --faithful false keeps it
                  device:str='cpu', # torch device
                  no_progress:store_true=False, # no progress bar
                 ) -> list[Path]: # the files written

@@ -8,11 +8,13 @@ Docs: https://attattr.github.io/attattr/core.html.md"""
 from __future__ import annotations
 import inspect, json, os, sys, tempfile
 from contextlib import contextmanager
+from typing import Annotated
 from pathlib import Path
+from fastcore.script import bool_arg
 
 # %% auto #0
-__all__ = ['CLI_ERROR_STATUS', 'AttattrError', 'cli_errors', 'require_flags', 'original_flags', 'run_cli', 'atomic_write',
-           'write_json_atomic']
+__all__ = ['CLI_ERROR_STATUS', 'BoolFlag', 'AttattrError', 'cli_errors', 'require_flags', 'original_flags', 'run_cli',
+           'atomic_write', 'write_json_atomic']
 
 # %% ../nbs/00_core.ipynb #3c1169ae
 class AttattrError(ValueError):
@@ -50,6 +52,9 @@ def require_flags(flags:dict, # flag name → value given (None: missing)
         if v is None: raise AttattrError(f"--{k} is required" + (f" (or --{aliases[k]})" if k in (aliases or {}) else ''))
 
 # %% ../nbs/00_core.ipynb #a403e7de
+BoolFlag = Annotated[bool_arg, dict(nargs='?', const=True, metavar='BOOL')]  # a console script's on/off parameter:
+# `--flag` or `--flag true` turn it on, `--flag false` (no, 0, off) off, whatever its default
+
 def original_flags(argv:list[str], # command-line arguments
                    names, # parameter names of the command (others are left alone)
                   ) -> list[str]:

@@ -8,14 +8,13 @@ Docs: https://attattr.github.io/attattr/pruning.html.md"""
 from __future__ import annotations
 import copy, csv, math, time, warnings
 from pathlib import Path
-from typing import Annotated
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
-from fastcore.script import bool_arg, call_parse
-from .core import AttattrError, atomic_write, cli_errors, require_flags, run_cli, write_json_atomic
+from fastcore.script import call_parse
+from .core import atomic_write, AttattrError, BoolFlag, cli_errors, require_flags, run_cli, write_json_atomic
 from .data import MAX_SEQ_LENGTH, batches, featurize_task, get_processor
 from .hooks import hook_model, hooked_forward, HookState, num_layers_heads, params_requiring_grad, RECORD_ATTR, unhook
 from .models import load_cli_model
@@ -490,7 +489,7 @@ def prune_cli(task_name:str=None, # task key, e.g. mnli, sst-2, snli (see `attat
               eval_split:str='dev', # split the curves are measured on
               step:float=DEFAULT_STEP, # fraction of heads pruned between two points, in (0, 1]
               max_seq_length:int=MAX_SEQ_LENGTH, # most tokens per example
-              faithful:Annotated[bool_arg, dict(nargs='?', const=True, metavar='BOOL')]=True, # the original's quirks: Taylor importance from Σ logits, |·| per position; --faithful false: the gold label's cross-entropy (Michel et al.)
+              faithful:BoolFlag=True, # the original's quirks: Taylor importance from Σ logits, |·| per position; --faithful false: the gold label's cross-entropy (Michel et al.)
               latency_examples:int=100, # evaluation examples timed at batch 1 on the really pruned model (0: none)
               device:str='cpu', # torch device
               quiet:bool=False, # no progress bars

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
 import numpy as np
 import networkx as nx
 import matplotlib.pyplot as plt
@@ -20,8 +19,8 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.font_manager import FontProperties
 from matplotlib.patches import FancyArrowPatch
 from networkx.algorithms.flow import build_residual_network, shortest_augmenting_path
-from fastcore.script import bool_arg, call_parse
-from .core import AttattrError, atomic_write, require_flags, run_cli
+from fastcore.script import call_parse
+from .core import atomic_write, AttattrError, BoolFlag, require_flags, run_cli
 from .formats import read_layers_json, read_tokens_json
 
 # %% auto #0
@@ -354,7 +353,7 @@ def tree_cli(attr_file:str=None, # attribution scores: one JSON line per layer, 
              example_index:int=EXAMPLE_INDEX, # the "index" of the example's record in `tokens_file`
              threshold:float=THRESHOLD, # τ: normalised attributions above it are connections
              out:str=None, # output path without extension (default: tree_exp{example_index} beside attr_file)
-             faithful:Annotated[bool_arg, dict(nargs='?', const=True, metavar='BOOL')]=False, # the original attribution_tree.py's tree, quirks included (its state machine, tie order and start layer; see `build_tree`); default: the improved tree
+             faithful:BoolFlag=False, # the original attribution_tree.py's tree, quirks included (its state machine, tie order and start layer; see `build_tree`); default: the improved tree
              formats:str=','.join(FIGURE_FORMATS), # comma-separated figure formats; .graphml and .json are always written
             ) -> list[Path]: # the files written
     "Build, draw and save the attribution tree of one example from the original's attribution and tokens files."
