@@ -25,8 +25,8 @@ from .attribution import Attribution, FAITHFUL, attribute, quadrature, save_orig
 # %% auto #0
 __all__ = ['ORIGINAL_BATCH_SIZE', 'EXAMPLES_PER_CALL', 'SHARD_SIZE', 'RUN_FILE', 'SHARD_DIR', 'TARGETS', 'TOKENS_EXAMPLES',
            'TOKENS_BATCH_SIZE', 'index_path', 'read_index', 'split_index', 'rank_world', 'model_fingerprint',
-           'attribute_split', 'iter_split_results', 'load_split_results', 'tokens_and_preds', 'attr_cli',
-           'attattr_attr', 'tokens_cli', 'attattr_tokens']
+           'attribute_split', 'iter_split_results', 'load_split_results', 'tokens_and_preds', 'prompt_record',
+           'attr_cli', 'attattr_attr', 'tokens_cli', 'attattr_tokens']
 
 # %% ../nbs/08_runs.ipynb #247c9e41
 ORIGINAL_BATCH_SIZE = 16  # generate_attrscore.py's --batch_size (points per forward); m = 16 × --num_batch 4
@@ -283,15 +283,26 @@ def _check_index(proc, data_dir, split, example_index):
         raise AttattrError(f"--example_index {example_index} out of range: {split} of {data_dir} has {len(exs)} examples (0..{len(exs) - 1})")
     return exs[example_index]
 
+def prompt_record(res:Attribution, # the attribution of a causal LM's prompt
+                  tokenizer, # its tokenizer
+                  index:int=0, # the record's index
+                 ) -> dict:
+    "A tokens-file record of a prompt: its tokens, the top next token (`pred`), the attributed one (`golden`) and their logits."
+    top = int(res.logits.argmax())
+    ids = [top, res.target] + ([] if res.contrast is None else [res.contrast])  # pred_logits: top, target (, contrast)
+    return dict(index=int(index), tokens=list(res.tokens), pred=tokenizer.convert_ids_to_tokens(top),
+                golden=tokenizer.convert_ids_to_tokens(res.target), pred_logits=[[float(res.logits[i]) for i in ids]])
+
 # %% ../nbs/08_runs.ipynb #1d18ba99
 @call_parse
 def attr_cli(task_name:str=None, # task key: mnli, sst-2, rte, ... (see attattr.data.PROCESSORS)
+             prompt:str=None, # a causal LM's prompt, instead of --task_name/--data_dir: its next token is explained
              data_dir:str=None, # folder with the task's TSV files
              model:str=None, # fine-tuned classifier: Hugging Face folder or original state dict (.bin)
              model_file:str=None, # the original's name for --model
              bert_model:str=None, # base model folder (tokenizer/config for a bare state dict); a hub name is ignored
              output_dir:str=None, # where to write
-             example_index:int=5, # the dev example to explain (single-example mode)
+             example_index:int=None, # the dev example to explain (single-example mode; default 5, the original's); with --prompt, the files' index (default 0)
              get_att_attr:bool=False, # write attr_zero_base_exp{i}.json (attribution scores)
              get_att_score:bool=False, # write att_score_zero_base_exp{i}.json (attention probabilities)
              batch_size:int=ORIGINAL_BATCH_SIZE, # the original's points per forward: m = batch_size × num_batch
@@ -300,7 +311,8 @@ def attr_cli(task_name:str=None, # task key: mnli, sst-2, rte, ... (see attattr.
              method:str=FAITHFUL['method'], # quadrature rule: riemann_left (the original), riemann_right, riemann_mid, riemann_trapezoid, gauss_legendre
              n_steps:int=None, # integration points m (default batch_size × num_batch)
              internal_batch_size:int=None, # points per forward of all layers (default: attattr.attribution.POINT_TOKENS decides)
-             target:str='pred', # class attributed: pred (the original), gold, or a class id; a regression task (sts-b): its score
+             target:str='pred', # class attributed: pred (the original), gold, or a class id; a regression task (sts-b): its score; with --prompt: a token (default the top one)
+             contrast:str=None, # with --prompt: a second token; F is the target's output minus this one's
              split:str='dev', # the split: dev, train, dev_mismatched, ...
              all_examples:bool=False, # dataset mode: attribute every example of the split into shards
              num_examples:int=None, # dataset mode: attribute this many examples from --start
@@ -311,8 +323,27 @@ def attr_cli(task_name:str=None, # task key: mnli, sst-2, rte, ... (see attattr.
              bf16:bool=False, # bfloat16 autocast for the forward and backward passes
              quiet:bool=False, # no progress bar
             ) -> int: # exit status
-    "Self-attention attribution scores of one example (the original generate_attrscore.py) or of a whole split; of a regression task (sts-b), of its score."
+    "Self-attention attribution scores of one example (the original generate_attrscore.py) or of a whole split; of a regression task (sts-b), of its score; of a causal LM's next token (--prompt)."
     with cli_errors('attattr-attr'):
+        if prompt is not None:  # a causal LM's next token: attr and att_score files, and a tokens file for attattr-tree
+            require_flags(dict(model=model or model_file, output_dir=output_dir), dict(model='model_file'))
+            m = n_steps or batch_size * num_batch
+            quadrature(method, m)
+            mod, tok = load_cli_model(model, model_file, bert_model, None, device, prog='attattr-attr')
+            if not mod.attattr.causal: raise AttattrError(f"--prompt needs a causal language model; {model or model_file} is a {type(mod).__name__}")
+            ids = tok(prompt, return_tensors='pt')['input_ids'][0]  # (n,), the tokenizer's special tokens (BOS) included
+            res = attribute(mod, dict(input_ids=ids), n_steps=m, method=method, internal_batch_size=internal_batch_size,
+                            autocast_dtype=torch.bfloat16 if bf16 else None, target=None if target == 'pred' else target,
+                            contrast=contrast, tokenizer=tok)
+            i = 0 if example_index is None else example_index
+            files = save_original(res, output_dir, i, True, get_att_score)
+            files.append(Path(output_dir)/f"tokens_and_pred_exp{i}.json"); write_tokens_json([prompt_record(res, tok, i)], files[-1])
+            for p in files: print(p)
+            print(f"next token {tok.convert_ids_to_tokens(res.target)!r}: F = {res.f_input:.4f}, max |completeness residual| "
+                  f"{res.delta.abs().max():.2e}", file=sys.stderr)
+            return 0
+        if contrast is not None: raise AttattrError("--contrast needs --prompt (a causal language model)")
+        example_index = 5 if example_index is None else example_index  # the original's default
         require_flags(dict(task_name=task_name, data_dir=data_dir, model=model or model_file, output_dir=output_dir),
                       dict(model='model_file'))
         proc = get_processor(task_name)

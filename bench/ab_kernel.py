@@ -6,7 +6,7 @@ alternately on the same MNLI dev_matched examples, so a busy machine slows both 
 over the pairs of each side's CPU time, their ratio (base / this checkout: > 1 means this checkout is faster) and the
 largest relative difference of the attributions.
 
-    python bench/ab_kernel.py --base 7b231da --pairs 9 --threads 1
+    python bench/ab_kernel.py --base 7b231da --pairs 9 --threads 1 [--this COMMIT]
 """
 import argparse, importlib, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -16,19 +16,18 @@ ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT/'examples'/'models'/'minilm-l6-nli'
 DATA = ROOT/'examples'/'data'/'mnli'
 EXAMPLES = (0, 2)  # MNLI dev_matched indices of bench/attribution.py's section (i): n = 15 and n = 50 tokens
-BASE_IMPL = 'attattr_base'  # the other commit's attention function is registered under this name
 
 
-def load_commit(commit:str):
-    "The package `attattr/` of git `commit`, imported as `attattr_base`."
-    d = Path(tempfile.mkdtemp())/'attattr_base'
+def load_commit(commit:str, name:str='attattr_base'):
+    "The package `attattr/` of git `commit`, imported as `name` (its attention function registered under that name)."
+    d = Path(tempfile.mkdtemp())/name
     d.mkdir()
     git = lambda *a: subprocess.run(['git', '-C', str(ROOT), *a], capture_output=True, check=True).stdout
     for f in git('ls-tree', '-r', '--name-only', commit, 'attattr/').decode().split():
         src = git('show', f'{commit}:{f}').decode()
-        (d/Path(f).name).write_text(src.replace('ATTN_IMPL = "attattr"', f'ATTN_IMPL = "{BASE_IMPL}"'))
+        (d/Path(f).name).write_text(src.replace('ATTN_IMPL = "attattr"', f'ATTN_IMPL = "{name}"'))
     sys.path.insert(0, str(d.parent))
-    return importlib.import_module('attattr_base')
+    return importlib.import_module(name)
 
 
 def cpu_time(f):
@@ -39,19 +38,22 @@ def cpu_time(f):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--base', required=True, help='git commit to compare against')
+    ap.add_argument('--this', default=None, help="git commit to time instead of this checkout's working tree")
     ap.add_argument('--pairs', type=int, default=9, help='timed pairs per example (each after an untimed pair)')
     ap.add_argument('--threads', type=int, default=1, help='torch threads')
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    import attattr.attribution as new_attr, attattr.models as new_models, attattr.data as new_data
-    base = load_commit(a.base)
+    if a.this: load_commit(a.this, 'attattr_this')
+    pkg = 'attattr_this' if a.this else 'attattr'
+    new_attr, new_models, new_data = (importlib.import_module(f'{pkg}.{m}') for m in ('attribution', 'models', 'data'))
+    load_commit(a.base)
     base_attr, base_models = importlib.import_module('attattr_base.attribution'), importlib.import_module('attattr_base.models')
     new_model, tok = new_models.load_model(MODEL)
     base_model, _ = base_models.load_model(MODEL)
     labels = [new_model.config.id2label[i] for i in range(new_model.config.num_labels)]
     feats = new_data.featurize(new_data.read_examples('mnli', DATA), tok, labels)
     settings = dict(n_steps=64, method='riemann_left')  # the original's (FAITHFUL)
-    print(f"this checkout vs git {a.base}, {a.threads} thread(s), {a.pairs} pairs, {settings}")
+    print(f"{'git ' + a.this if a.this else 'this checkout'} vs git {a.base}, {a.threads} thread(s), {a.pairs} pairs, {settings}")
     print(f"{'example':>7} {'n':>4} {'base s':>8} {'this s':>8} {'ratio':>6} {'max rel diff':>13}")
     for i in EXAMPLES:
         f = feats[i]
