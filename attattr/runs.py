@@ -14,10 +14,10 @@ from fastcore.script import call_parse
 from safetensors import safe_open
 from safetensors.torch import save as st_save
 from tqdm.auto import tqdm
-from .core import AttattrError, atomic_write, cli_errors, require_flags, run_cli, write_json_atomic
+from .core import AttattrError, _exists, atomic_write, cli_errors, require_flags, run_cli, write_json_atomic
 from .data import MAX_SEQ_LENGTH, collate, featurize, get_processor
 from .formats import tokens_record, write_layers_json, write_tokens_json
-from .hooks import HookState, hooked_forward, num_layers_heads
+from .hooks import HookState, hook_record, hooked_forward, num_layers_heads
 from .models import load_cli_model
 from .inference import predict_logits
 from .attribution import Attribution, FAITHFUL, attribute, quadrature, save_original
@@ -25,8 +25,8 @@ from .attribution import Attribution, FAITHFUL, attribute, quadrature, save_orig
 # %% auto #0
 __all__ = ['ORIGINAL_BATCH_SIZE', 'EXAMPLES_PER_CALL', 'SHARD_SIZE', 'RUN_FILE', 'SHARD_DIR', 'TARGETS', 'TOKENS_EXAMPLES',
            'TOKENS_BATCH_SIZE', 'index_path', 'read_index', 'split_index', 'rank_world', 'model_fingerprint',
-           'attribute_split', 'iter_split_results', 'load_split_results', 'tokens_and_preds', 'prompt_record',
-           'attr_cli', 'attattr_attr', 'tokens_cli', 'attattr_tokens']
+           'attribute_split', 'iter_split_results', 'load_split_results', 'read_prompts', 'prompt_record',
+           'attribute_prompts', 'tokens_and_preds', 'attr_cli', 'attattr_attr', 'tokens_cli', 'attattr_tokens']
 
 # %% ../nbs/08_runs.ipynb #247c9e41
 ORIGINAL_BATCH_SIZE = 16  # generate_attrscore.py's --batch_size (points per forward); m = 16 × --num_batch 4
@@ -147,6 +147,60 @@ def _write_shard(out:Path, rank:int, buf:list):
         f.write(lines); f.flush(); os.fsync(f.fileno())
     buf.clear()
 
+# %% ../nbs/08_runs.ipynb #7a6706b6
+def _sharded_run(model, out:Path, settings:dict, guids:list, start:int, num_examples:int|None, rank, world_size,
+                 shard_size:int, progress:bool, desc:str, examples_per_call, prepare, attribute_batch) -> dict:
+    "The resumable, sharded loop of a run: the examples `start..` of `guids` not yet in `out`, `attribute_batch(indices)` at a time."
+    r, ws = rank_world(rank, world_size)
+    if shard_size < 1: raise AttattrError(f"shard_size must be at least 1, got {shard_size}")
+    k = examples_per_call or EXAMPLES_PER_CALL.get(next(model.parameters()).device.type, 1)
+    if k < 1: raise AttattrError(f"examples_per_call must be at least 1, got {examples_per_call}")
+    if not 0 <= start <= len(guids): raise AttattrError(f"start {start} out of range: the data has {len(guids)} examples")
+    if num_examples is not None and num_examples < 0: raise AttattrError(f"num_examples must be ≥ 0, got {num_examples}")
+    end = len(guids) if num_examples is None else min(len(guids), start + num_examples)
+    settings = json.loads(json.dumps(settings))
+    if (out/RUN_FILE).exists():
+        old = json.loads((out/RUN_FILE).read_text())
+        if diff := [k for k in settings if old.get(k) != settings[k]]:
+            raise AttattrError(f"{out/RUN_FILE}: the folder holds a run with other settings ({diff[0]}: {old.get(diff[0])!r}, "
+                               f"asked {settings[diff[0]]!r}); use another output_dir")
+    dist = _dist(ws)
+    (out/SHARD_DIR).mkdir(parents=True, exist_ok=True)
+    if (r == 0 or not dist) and not (out/RUN_FILE).exists(): write_json_atomic(settings, out/RUN_FILE, indent=1)
+    mine = read_index(index_path(out, r), repair=True)
+    _cleanup(out, r, mine, ws)
+    if dist: dist.barrier()  # every rank has repaired its index before any rank reads the others
+    done = {x['index']: x for x in mine}
+    for p in out.glob('index-r*.jsonl'):
+        if p != index_path(out, r): done.update({x['index']: x for x in read_index(p, strict=False)})
+    for i, x in done.items():
+        if i < len(guids) and x['guid'] != guids[i]:
+            raise AttattrError(f"{out}: example {i} was {x['guid']!r} and is now {guids[i]!r}: the data changed; use another output_dir")
+    share = [i for i in range(start, end) if i % ws == r]
+    todo = [i for i in share if i not in done]
+    lengths = prepare(todo)  # the front end reads what is still to do: {index: tokens}
+    if k > 1: todo = sorted(todo, key=lengths.__getitem__)  # k examples of similar length per call: little padding
+    buf = []
+    bar = tqdm(total=len(share), initial=len(share) - len(todo), disable=not progress, position=r,
+               desc=desc + (f" rank {r}/{ws}" if ws > 1 else ''), unit='ex')
+    try:
+        for s in range(0, len(todo), k):
+            for rec, tensors in attribute_batch(todo[s:s + k]):
+                buf.append((rec, tensors))
+                if len(buf) >= shard_size: _write_shard(out, r, buf)
+                bar.update()
+    finally:
+        _write_shard(out, r, buf)  # also on Ctrl-C or an error: what is finished is kept
+        bar.close()
+    if dist: dist.barrier()
+    return dict(output_dir=str(out), rank=r, world_size=ws, examples=len(share), resumed=len(share) - len(todo), attributed=len(todo))
+
+def _tensors(res:Attribution, save_attentions:bool) -> dict:
+    "What a shard keeps of one result."
+    return dict(attributions=res.attributions, attentions=res.attentions if save_attentions else None,
+                logits=res.logits, delta=res.delta, f_baseline=res.f_baseline)
+
+
 # %% ../nbs/08_runs.ipynb #90d66650
 def attribute_split(model:nn.Module, # a hooked classifier (`attattr.models.load_model`)
                     tokenizer, # its tokenizer
@@ -167,64 +221,29 @@ def attribute_split(model:nn.Module, # a hooked classifier (`attattr.models.load
                     **attribute_kwargs, # passed to `attattr.attribution.attribute` (n_steps, method, layers, ...)
                    ) -> dict:
     "Attribute the examples `start..start+num_examples` of a split into `output_dir`, resuming what is there."
-    out, proc = Path(output_dir), get_processor(task_name)
-    r, ws = rank_world(rank, world_size)
-    if shard_size < 1: raise AttattrError(f"shard_size must be at least 1, got {shard_size}")
-    k = examples_per_call or EXAMPLES_PER_CALL.get(next(model.parameters()).device.type, 1)
-    if k < 1: raise AttattrError(f"examples_per_call must be at least 1, got {examples_per_call}")
+    proc = get_processor(task_name)
     if target not in TARGETS and not isinstance(target, int): raise AttattrError(f"target {target!r}: expected one of {TARGETS} or a class id")
     if target == 'gold' and proc.labels is None: raise AttattrError(f"target 'gold' needs a classification task, {task_name!r} is a regression")
     exs = proc.get_examples(data_dir, split)
-    if not 0 <= start <= len(exs): raise AttattrError(f"start {start} out of range: {split} of {data_dir} has {len(exs)} examples")
-    if num_examples is not None and num_examples < 0: raise AttattrError(f"num_examples must be ≥ 0, got {num_examples}")
-    end = len(exs) if num_examples is None else min(len(exs), start + num_examples)
     labels = _labels(model, proc)
     L, H = num_layers_heads(model)
     settings = dict(task_name=proc.name, split=split, labels=labels, target=target, max_seq_length=max_seq_length,
                     save_attentions=save_attentions, num_layers=L, num_heads=H, model=model_fingerprint(model),
                     attribute=_attr_settings(attribute_kwargs))
-    settings = json.loads(json.dumps(settings))
-    if (out/RUN_FILE).exists():
-        old = json.loads((out/RUN_FILE).read_text())
-        if diff := [k for k in settings if old.get(k) != settings[k]]:
-            raise AttattrError(f"{out/RUN_FILE}: the folder holds a run with other settings ({diff[0]}: {old.get(diff[0])!r}, "
-                               f"asked {settings[diff[0]]!r}); use another output_dir")
-    dist = _dist(ws)
-    (out/SHARD_DIR).mkdir(parents=True, exist_ok=True)
-    if (r == 0 or not dist) and not (out/RUN_FILE).exists(): write_json_atomic(settings, out/RUN_FILE, indent=1)
-    mine = read_index(index_path(out, r), repair=True)
-    _cleanup(out, r, mine, ws)
-    if dist: dist.barrier()  # every rank has repaired its index before any rank reads the others
-    done = {x['index']: x for x in mine}
-    for p in out.glob('index-r*.jsonl'):
-        if p != index_path(out, r): done.update({x['index']: x for x in read_index(p, strict=False)})
-    for i, x in done.items():
-        if i < len(exs) and x['guid'] != exs[i].guid:
-            raise AttattrError(f"{out}: example {i} was {x['guid']!r} and is now {exs[i].guid!r}: the data changed; use another output_dir")
-    share = [i for i in range(start, end) if i % ws == r]
-    todo = [i for i in share if i not in done]
-    feats = featurize([exs[i] for i in todo], tokenizer, labels, max_seq_length)
-    buf = []
-    bar = tqdm(total=len(share), initial=len(share) - len(todo), disable=not progress, position=r,
-               desc=f"{proc.name} {split}" + (f" rank {r}/{ws}" if ws > 1 else ''), unit='ex')
-    if k > 1: todo, feats = map(list, zip(*sorted(zip(todo, feats), key=lambda t: len(t[1].input_ids)))) if todo else ([], [])
-    try:
-        for s in range(0, len(todo), k):  # k examples of similar length per call: little padding
-            fs = feats[s:s + k]
-            tgts = [f.label if target == 'gold' else None if target == 'pred' else int(target) for f in fs]
-            for i, f, res in zip(todo[s:s + k], fs, attribute(model, fs, target=tgts, **attribute_kwargs)):
-                rec = dict(index=i, guid=f.guid, tokens=res.tokens, pred=labels[res.pred_label] if labels else float(res.logits[0]),
-                           gold=exs[i].label, target=res.target, f_input=res.f_input,
-                           delta=None if res.delta is None else res.delta.tolist(), logits=res.logits.tolist())
-                buf.append((rec, dict(attributions=res.attributions, attentions=res.attentions if save_attentions else None,
-                                      logits=res.logits, delta=res.delta, f_baseline=res.f_baseline)))
-                if len(buf) >= shard_size: _write_shard(out, r, buf)
-                bar.update()
-    finally:
-        _write_shard(out, r, buf)  # also on Ctrl-C or an error: what is finished is kept
-        bar.close()
-    if dist: dist.barrier()
-    return dict(output_dir=str(out), rank=r, world_size=ws, examples=len(share), resumed=len(share) - len(todo), attributed=len(todo))
+    feats = {}  # index -> Features of the examples still to do
+    def prepare(todo):
+        feats.update(zip(todo, featurize([exs[i] for i in todo], tokenizer, labels, max_seq_length)))
+        return {i: len(feats[i].input_ids) for i in todo}
+    def attribute_batch(idx):
+        fs = [feats[i] for i in idx]
+        tgts = [f.label if target == 'gold' else None if target == 'pred' else int(target) for f in fs]
+        for i, f, res in zip(idx, fs, attribute(model, fs, target=tgts, **attribute_kwargs)):
+            rec = dict(index=i, guid=f.guid, tokens=res.tokens, pred=labels[res.pred_label] if labels else float(res.logits[0]),
+                       gold=exs[i].label, target=res.target, f_input=res.f_input,
+                       delta=None if res.delta is None else res.delta.tolist(), logits=res.logits.tolist())
+            yield rec, _tensors(res, save_attentions)
+    return _sharded_run(model, Path(output_dir), settings, [e.guid for e in exs], start, num_examples, rank, world_size,
+                        shard_size, progress, f"{proc.name} {split}", examples_per_call, prepare, attribute_batch)
 
 # %% ../nbs/08_runs.ipynb #497f8a93
 def iter_split_results(output_dir, # a folder written by `attribute_split`
@@ -245,13 +264,81 @@ def iter_split_results(output_dir, # a folder written by `attribute_split`
         if r['shard'] != fname: fname, f = r['shard'], safe_open(out/r['shard'], framework='pt'); keys = set(f.keys())
         get = lambda k: f.get_tensor(f"{r['index']}.{k}") if f"{r['index']}.{k}" in keys else None
         yield r['index'], Attribution(get('attributions'), get('attentions'), layers, get('logits'), r['target'], a['output'],
-                                      a['method'], a['n_steps'], get('delta'), get('f_baseline'), a['baselines'] or 'zero', r['tokens'])
+                                      a['method'], a['n_steps'], get('delta'), get('f_baseline'), a['baselines'] or 'zero', r['tokens'],
+                                      contrast=r.get('contrast'))
 
 def load_split_results(output_dir, # a folder written by `attribute_split`
                        indices=None, # example indices to read (default all)
                       ) -> dict:
     "`{index: Attribution}` of a run, merged over ranks."
     return dict(iter_split_results(output_dir, indices))
+
+# %% ../nbs/08_runs.ipynb #c46d7e95
+def read_prompts(path) -> list[dict]:
+    "The prompts of a JSON-lines file: `{prompt, target, contrast, guid}` per line (`guid`: a hash of the line)."
+    out = []
+    for n, line in enumerate(_exists(path).read_text(encoding='utf-8').splitlines(), 1):
+        if not line.strip(): continue
+        try: p = json.loads(line)
+        except json.JSONDecodeError as e: raise AttattrError(f"{path} line {n}: not JSON ({e.msg})") from None
+        if not isinstance(p, dict) or not isinstance(p.get('prompt'), str) or not p['prompt']:
+            raise AttattrError(f"{path} line {n}: expected an object with a non-empty string 'prompt'")
+        if bad := sorted(set(p) - {'prompt', 'target', 'contrast'}): raise AttattrError(f"{path} line {n}: unknown field {bad[0]!r}")
+        out.append(dict(prompt=p['prompt'], target=p.get('target'), contrast=p.get('contrast'),
+                        guid=hashlib.sha1(json.dumps(p, sort_keys=True).encode()).hexdigest()[:16]))
+    if not out: raise AttattrError(f"{path}: no prompts")
+    return out
+
+# %% ../nbs/08_runs.ipynb #6ba16f07
+def prompt_record(res:Attribution, # the attribution of a causal LM's prompt
+                  tokenizer, # its tokenizer
+                  index:int=0, # the record's index
+                 ) -> dict:
+    "A tokens-file record of a prompt: its tokens, the top next token (`pred`), the attributed one (`golden`) and their logits."
+    top = int(res.logits.argmax())
+    ids = [top, res.target] + ([] if res.contrast is None else [res.contrast])  # pred_logits: top, target (, contrast)
+    return dict(index=int(index), tokens=list(res.tokens), pred=tokenizer.convert_ids_to_tokens(top),
+                golden=tokenizer.convert_ids_to_tokens(res.target), pred_logits=[[float(res.logits[i]) for i in ids]])
+
+# %% ../nbs/08_runs.ipynb #f640f865
+def attribute_prompts(model:nn.Module, # a causal LM (`attattr.models.load_model`)
+                      tokenizer, # its tokenizer
+                      prompts_file, # JSON lines: {"prompt": ..., "target": ..., "contrast": ...} (see `read_prompts`)
+                      output_dir, # the run's folder (created); an existing run in it is resumed
+                      start:int=0, # first prompt index
+                      num_examples:int|None=None, # prompts from `start` (None: to the end of the file)
+                      rank:int|None=None, # this process's rank (default: $RANK, else 0)
+                      world_size:int|None=None, # processes sharing the run (default: $WORLD_SIZE, else 1)
+                      save_attentions:bool=True, # also store the attention probabilities (L, H, n, n)
+                      shard_size:int=SHARD_SIZE, # prompts per shard file
+                      progress:bool=True, # show a tqdm progress bar
+                      examples_per_call:int|None=None, # prompts attributed together (padded on the left), shortest first
+                      **attribute_kwargs, # passed to `attattr.attribution.attribute` (n_steps, method, output, layers, ...)
+                     ) -> dict:
+    "Attribute the next token of the prompts `start..start+num_examples` of a file into `output_dir`, resuming what is there."
+    if not hook_record(model).causal: raise AttattrError(f"prompts need a causal language model, not a {type(model).__name__}")
+    ps = read_prompts(prompts_file)
+    L, H = num_layers_heads(model)
+    settings = dict(prompts_file=Path(prompts_file).name, save_attentions=save_attentions, num_layers=L, num_heads=H,
+                    model=model_fingerprint(model), attribute=_attr_settings(attribute_kwargs))
+    ids = {}  # index -> (n,) token ids of the prompts still to do
+    def prepare(todo):
+        ids.update({i: tokenizer(ps[i]['prompt'], return_tensors='pt')['input_ids'][0] for i in todo})
+        return {i: len(ids[i]) for i in todo}
+    def attribute_batch(idx):
+        res = {}
+        for group in ([i for i in idx if ps[i]['contrast'] is None], [i for i in idx if ps[i]['contrast'] is not None]):
+            if not group: continue  # a call takes a contrast for all its prompts or for none
+            c = None if ps[group[0]]['contrast'] is None else [ps[i]['contrast'] for i in group]
+            res.update(zip(group, attribute(model, [dict(input_ids=ids[i]) for i in group], target=[ps[i]['target'] for i in group],
+                                            contrast=c, tokenizer=tokenizer, **attribute_kwargs)))
+        for i in idx:
+            r = res[i]
+            rec = dict(prompt_record(r, tokenizer, i), guid=ps[i]['guid'], target=r.target, contrast=r.contrast, f_input=r.f_input,
+                       delta=None if r.delta is None else r.delta.tolist())
+            yield rec, _tensors(r, save_attentions)
+    return _sharded_run(model, Path(output_dir), settings, [p['guid'] for p in ps], start, num_examples, rank, world_size,
+                        shard_size, progress, Path(prompts_file).name, examples_per_call, prepare, attribute_batch)
 
 # %% ../nbs/08_runs.ipynb #917dde86
 TOKENS_EXAMPLES = 100  # the original get_tokens_and_pred.py's default --num_examples
@@ -283,20 +370,11 @@ def _check_index(proc, data_dir, split, example_index):
         raise AttattrError(f"--example_index {example_index} out of range: {split} of {data_dir} has {len(exs)} examples (0..{len(exs) - 1})")
     return exs[example_index]
 
-def prompt_record(res:Attribution, # the attribution of a causal LM's prompt
-                  tokenizer, # its tokenizer
-                  index:int=0, # the record's index
-                 ) -> dict:
-    "A tokens-file record of a prompt: its tokens, the top next token (`pred`), the attributed one (`golden`) and their logits."
-    top = int(res.logits.argmax())
-    ids = [top, res.target] + ([] if res.contrast is None else [res.contrast])  # pred_logits: top, target (, contrast)
-    return dict(index=int(index), tokens=list(res.tokens), pred=tokenizer.convert_ids_to_tokens(top),
-                golden=tokenizer.convert_ids_to_tokens(res.target), pred_logits=[[float(res.logits[i]) for i in ids]])
-
 # %% ../nbs/08_runs.ipynb #1d18ba99
 @call_parse
 def attr_cli(task_name:str=None, # task key: mnli, sst-2, rte, ... (see attattr.data.PROCESSORS)
              prompt:str=None, # a causal LM's prompt, instead of --task_name/--data_dir: its next token is explained
+             prompts_file:str=None, # a causal LM's prompts, one JSON object per line {"prompt", "target", "contrast"}: a resumable run like --all_examples
              data_dir:str=None, # folder with the task's TSV files
              model:str=None, # fine-tuned classifier: Hugging Face folder or original state dict (.bin)
              model_file:str=None, # the original's name for --model
@@ -325,16 +403,24 @@ def attr_cli(task_name:str=None, # task key: mnli, sst-2, rte, ... (see attattr.
             ) -> int: # exit status
     "Self-attention attribution scores of one example (the original generate_attrscore.py) or of a whole split; of a regression task (sts-b), of its score; of a causal LM's next token (--prompt)."
     with cli_errors('attattr-attr'):
-        if prompt is not None:  # a causal LM's next token: attr and att_score files, and a tokens file for attattr-tree
+        if prompt is not None or prompts_file is not None:  # a causal LM's next token
+            if prompt is not None and prompts_file is not None: raise AttattrError("give --prompt or --prompts_file, not both")
             require_flags(dict(model=model or model_file, output_dir=output_dir), dict(model='model_file'))
             m = n_steps or batch_size * num_batch
             quadrature(method, m)
+            if prompts_file is not None: read_prompts(prompts_file)  # the prompts are readable before the model is loaded
             mod, tok = load_cli_model(model, model_file, bert_model, None, device, prog='attattr-attr')
-            if not mod.attattr.causal: raise AttattrError(f"--prompt needs a causal language model; {model or model_file} is a {type(mod).__name__}")
+            flag = '--prompt' if prompt is not None else '--prompts_file'
+            if not mod.attattr.causal: raise AttattrError(f"{flag} needs a causal language model; {model or model_file} is a {type(mod).__name__}")
+            kw = dict(n_steps=m, method=method, internal_batch_size=internal_batch_size, autocast_dtype=torch.bfloat16 if bf16 else None)
+            if prompts_file is not None:
+                s = attribute_prompts(mod, tok, prompts_file, output_dir, start, num_examples, save_attentions=get_att_score,
+                                      shard_size=shard_size, progress=not quiet, examples_per_call=examples_per_call, **kw)
+                print(f"{output_dir}: rank {s['rank']}/{s['world_size']}: {s['attributed']} prompts attributed, "
+                      f"{s['resumed']} already there, of {s['examples']}")
+                return 0
             ids = tok(prompt, return_tensors='pt')['input_ids'][0]  # (n,), the tokenizer's special tokens (BOS) included
-            res = attribute(mod, dict(input_ids=ids), n_steps=m, method=method, internal_batch_size=internal_batch_size,
-                            autocast_dtype=torch.bfloat16 if bf16 else None, target=None if target == 'pred' else target,
-                            contrast=contrast, tokenizer=tok)
+            res = attribute(mod, dict(input_ids=ids), target=None if target == 'pred' else target, contrast=contrast, tokenizer=tok, **kw)
             i = 0 if example_index is None else example_index
             files = save_original(res, output_dir, i, True, get_att_score)
             files.append(Path(output_dir)/f"tokens_and_pred_exp{i}.json"); write_tokens_json([prompt_record(res, tok, i)], files[-1])
@@ -342,7 +428,7 @@ def attr_cli(task_name:str=None, # task key: mnli, sst-2, rte, ... (see attattr.
             print(f"next token {tok.convert_ids_to_tokens(res.target)!r}: F = {res.f_input:.4f}, max |completeness residual| "
                   f"{res.delta.abs().max():.2e}", file=sys.stderr)
             return 0
-        if contrast is not None: raise AttattrError("--contrast needs --prompt (a causal language model)")
+        if contrast is not None: raise AttattrError("--contrast needs --prompt (a causal language model); in --prompts_file, a line's \"contrast\"")
         example_index = 5 if example_index is None else example_index  # the original's default
         require_flags(dict(task_name=task_name, data_dir=data_dir, model=model or model_file, output_dir=output_dir),
                       dict(model='model_file'))
