@@ -27,7 +27,8 @@ __all__ = ['ATTR_SETTINGS', 'TAYLOR_BATCH_SIZE', 'NORM_EPS', 'IMPORTANCE_METHODS
            'confidence_importance', 'random_importance', 'head_importance', 'prune_order', 'prune_mask', 'fractions',
            'num_pruned', 'pruned_heads', 'heads_per_layer', 'prune_heads', 'pruned_copy', 'latency_ratio',
            'pruning_curves', 'write_curves', 'plot_curves', 'save_figure', 'layer_mask', 'effectiveness_curve',
-           'plot_effectiveness', 'per_example_pruning_curve', 'prune_cli', 'attattr_prune']
+           'plot_effectiveness', 'per_example_pruning_curve', 'lm_evaluate', 'lm_attr_importance', 'prune_cli',
+           'attattr_prune']
 
 # %% ../nbs/10_pruning.ipynb #b9288ac5
 ATTR_SETTINGS = dict(n_steps=20, method='riemann_left')  # prune_head_with_attr.py: m = batch_size·num_batch = 20×1 left-Riemann points
@@ -447,6 +448,36 @@ def per_example_pruning_curve(model:nn.Module, # a classifier hooked by `attattr
                    for k in _progress(ks, 'per-example pruning', len(ks), progress)])  # (fractions, N)
     return dict(fraction=fr, k=ks, acc=ok.mean(1).tolist(), n=len(feats),
                 correct=[''.join('1' if x else '0' for x in row) for row in ok])  # per fraction, '1' per example predicted right
+
+# %% ../nbs/10_pruning.ipynb #d96c1377
+def lm_evaluate(model:nn.Module, # a causal LM hooked by `attattr.hooks.hook_model` (or hooked here)
+                prompts:list, # token-id sequences (lists or 1-d tensors), no padding
+                targets:list, # the token id that should follow each prompt
+                head_mask:torch.Tensor|None=None, # (L, H) mask, or (N, L, H): one per prompt
+               ) -> dict:
+    "Next-token accuracy and mean cross-entropy of a causal LM on `prompts`, heads masked by `head_mask`."
+    if len(prompts) != len(targets) or not prompts: raise AttattrError(f"{len(prompts)} prompts for {len(targets)} targets")
+    dev, out = next(model.parameters()).device, []
+    with torch.no_grad():
+        for i, p in enumerate(prompts):  # one prompt per forward: no padding to get right
+            m = None if head_mask is None else head_mask[i] if head_mask.dim() == 3 else head_mask
+            x = dict(input_ids=torch.as_tensor(p, device=dev)[None], logits_to_keep=1)
+            out.append(hooked_forward(model, x, HookState(head_mask=m))[0, -1].float().cpu())  # (V,)
+    lg, t = torch.stack(out), torch.as_tensor(targets)  # (N, V), (N,)
+    return dict(acc=float((lg.argmax(-1) == t).float().mean()), loss=float(F.cross_entropy(lg, t)), n=len(prompts))
+
+def lm_attr_importance(model:nn.Module, # a causal LM
+                       prompts:list, # token-id sequences
+                       targets:list, # the token id that should follow each prompt
+                       **attribute_kwargs, # passed to `attattr.attribution.attribute` (default `ATTR_SETTINGS`)
+                      ) -> torch.Tensor: # (L, H) float64
+    "Head importance of a causal LM by attribution: each head's largest attribution of the target token, summed over prompts."
+    kw = ATTR_SETTINGS | dict(return_convergence_delta=False) | attribute_kwargs
+    imp = torch.zeros(*num_layers_heads(model), dtype=torch.float64)
+    for p, t in zip(prompts, targets):
+        r = attribute(model, dict(input_ids=torch.as_tensor(p)), target=int(t), **kw)
+        imp[r.layers] += r.attributions.flatten(2).max(-1).values.double()  # (layers, H): signed max, as the original
+    return imp
 
 # %% ../nbs/10_pruning.ipynb #7d094992
 def _methods(method:str) -> list[str]:
