@@ -18,8 +18,10 @@ from .formats import write_layers_json
 from .hooks import HookState, full_heads, hook_record, hooked_forward, num_layers_heads, params_requiring_grad
 
 # %% auto #0
-__all__ = ['DEFAULT_STEPS', 'DEFAULT_METHOD', 'FAITHFUL', 'METHODS', 'OUTPUTS', 'POINT_TOKENS', 'quadrature', 'Attribution',
-           'attribute', 'top_interactions', 'Continuation', 'attribute_continuation', 'save_original']
+__all__ = ['DEFAULT_STEPS', 'DEFAULT_METHOD', 'FAITHFUL', 'METHODS', 'DEFAULT_TOL', 'DEFAULT_MAX_STEPS', 'BOOLE', 'SIMPSON',
+           'MIN_WIDTH', 'OUTPUTS', 'POINT_TOKENS', 'ROUNDING', 'quadrature', 'panel_points', 'nested_estimate',
+           'bisect', 'adaptive_simpson', 'Attribution', 'attribute', 'top_interactions', 'Continuation',
+           'attribute_continuation', 'save_original']
 
 # %% ../nbs/07_attribution.ipynb #a1e22bf4
 DEFAULT_STEPS = 20  # integration points: the paper's m
@@ -29,6 +31,10 @@ FAITHFUL = dict(n_steps=64, method="riemann_left")  # the original generate_attr
 METHODS = ("riemann_left", "riemann_right", "riemann_mid", "riemann_trapezoid", "gauss_legendre")  # the quadrature rules
 _ALIASES = {"riemann_middle": "riemann_mid", "gausslegendre": "gauss_legendre", "left": "riemann_left",
             "right": "riemann_right", "mid": "riemann_mid", "trapezoid": "riemann_trapezoid", "gl": "gauss_legendre"}
+DEFAULT_TOL = 1e-3  # n_steps='auto': relative tolerance of the completeness residual and of the scores' change; below
+# the original's 64-point left-Riemann residual on 290 of the 306 example-layer pairs of the shipped MNLI examples
+DEFAULT_MAX_STEPS = 256  # n_steps='auto': the most points per example and layer, 4× the original's 64; a pair that
+# `tol` would take further raises `AttattrError`
 
 def quadrature(method:str=DEFAULT_METHOD, # one of `METHODS` (captum's spellings are accepted too)
                n_steps:int=DEFAULT_STEPS, # number of points m
@@ -49,6 +55,67 @@ def quadrature(method:str=DEFAULT_METHOD, # one of `METHODS` (captum's spellings
         return torch.from_numpy((x + 1) / 2), torch.from_numpy(w / 2)
     raise AttattrError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
 
+# %% ../nbs/07_attribution.ipynb #a6d62c94
+BOOLE = (7 / 90, 32 / 90, 12 / 90, 32 / 90, 7 / 90)  # Boole's rule: weights of a panel's 5 quarter points (per unit width)
+SIMPSON = (1 / 6, 0., 4 / 6, 0., 1 / 6)  # Simpson's rule on the same 5 points (ends and middle): the coarser estimate
+
+def panel_points(a:float, # the panel's start
+                 w:float, # its width
+                ) -> list[float]:
+    "The 5 points a + k·w/4 of panel [a, a + w]: Boole's rule uses all of them, Simpson's the ends and the middle."
+    return [a + w * k / 4 for k in range(5)]
+
+# %% ../nbs/07_attribution.ipynb #9bbfec7a
+def nested_estimate(values:dict, # α → the integrand there (a tensor), for every point of the panels
+                    panels:list, # (a, w) for each panel [a, a + w], together covering [0, 1]
+                    scale=1., # a factor applied to each panel's estimates (`attribute`: A − B)
+                   ) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
+    "Boole's estimate Σ_p B_p (float64), the change Σ_p |B_p − S_p| from Simpson's, elementwise, and each panel's max |B_p − S_p|."
+    est = err = 0.
+    errs = []
+    for a, w in panels:
+        v = [values[x].double() for x in panel_points(a, w)]
+        B, S = [scale * w * sum(c * x for c, x in zip(rule, v) if c) for rule in (BOOLE, SIMPSON)]
+        e = (B - S).abs()
+        est, err = est + B, err + e
+        errs.append(float(e.max()))
+    return est, err, errs
+
+# %% ../nbs/07_attribution.ipynb #8d4a72f7
+MIN_WIDTH = 2.**-40  # panels this narrow are not split further: their points would no longer be distinct in float64
+
+def bisect(panels:list, # the (a, w) panels
+           errs:list, # each panel's max |Boole − Simpson|
+           limit:float, # the error allowed per unit width
+           room:int, # the points that may still be added
+          ) -> tuple[list, list[float]]:
+    "Split in two each panel whose error is above `limit`·width (else the worst), worst first, 4 new points each, within `room`."
+    bad = [p for p, ((a, w), e) in enumerate(zip(panels, errs)) if e > limit * w] or [max(range(len(panels)), key=errs.__getitem__)]
+    split = sorted(bad, key=lambda p: -errs[p])[:room // 4]
+    split = {p for p in split if panels[p][1] > MIN_WIDTH}
+    out, new = [], []
+    for p, (a, w) in enumerate(panels):
+        if p not in split: out.append((a, w)); continue
+        out += [(a, w / 2), (a + w / 2, w / 2)]
+        new += [a + w * k / 8 for k in (1, 3, 5, 7)]
+    return out, new
+
+# %% ../nbs/07_attribution.ipynb #37598e13
+def adaptive_simpson(f, # α ↦ the integrand at α (a tensor or a float)
+                     tol:float=DEFAULT_TOL, # stop when Σ_p |B_p − S_p| ≤ tol·max |estimate|, elementwise
+                     max_steps:int=DEFAULT_MAX_STEPS, # the most points
+                    ) -> tuple[torch.Tensor, int, float]:
+    "∫₀¹ f(α) dα by adaptive Simpson (the rule of `n_steps='auto'`): the estimate, the points used, the change reached."
+    values, panels = {}, [(0., 1.)]
+    while True:
+        for x in sorted({x for p in panels for x in panel_points(*p)} - values.keys()): values[x] = torch.as_tensor(f(x))
+        est, err, errs = nested_estimate(values, panels)
+        top = float(est.abs().max())
+        change = float(err.max()) / top if top > 0 else 0.
+        if change <= tol: return est, len(values), change
+        panels, new = bisect(panels, errs, tol * top, max_steps - len(values))
+        if not new: raise AttattrError(f"adaptive_simpson: change {change:.2e} > tol={tol:g} at max_steps={max_steps} points")
+
 # %% ../nbs/07_attribution.ipynb #9ea07819
 @dataclass
 class Attribution:
@@ -66,6 +133,9 @@ class Attribution:
     baseline:str='zero' # 'zero', 'pos' (position/segment embeddings only), 'input' (a second input) or 'tensor'
     tokens:list|None=None # the n tokens, special tokens included
     contrast:int|None=None # a second class or token: F is the target's output minus this one's
+    points:torch.Tensor|None=None # (layers,) n_steps='auto': the points each layer used (`n_steps` is their largest)
+    change:torch.Tensor|None=None # (layers,) n_steps='auto': max over entries of Σ_panels |Boole − Simpson| / max |Attr|
+    tol:float|None=None # n_steps='auto': the tolerance met
 
     @property
     def probs(self): return self.logits.float().softmax(-1)
@@ -78,12 +148,17 @@ class Attribution:
         "F(A): the attributed output at the real attention."
         f = _objective(self.logits[None].float(), self.output)[0]  # (c,)
         return float(f[self.target] - (0. if self.contrast is None else f[self.contrast]))
+    @property
+    def residual(self) -> torch.Tensor|None:
+        "(layers,) |delta| / |F(A) − F(B)|: the completeness residual relative to the change it explains."
+        return None if self.delta is None else self.delta.abs() / (self.f_input - self.f_baseline).abs()
     def __repr__(self):
         L, H, n, _ = self.attributions.shape
         d = '' if self.delta is None else f", max |delta|={self.delta.abs().max():.2e}"
         c = '' if self.contrast is None else f", contrast={self.contrast}"
+        m = self.n_steps if self.points is None else f"auto ({int(self.points.min())}–{self.n_steps} points, tol={self.tol:g})"
         return (f"Attribution({L} layers × {H} heads × {n}×{n}, target={self.target}{c}, F={self.f_input:.4f}, "
-                f"method={self.method}, n_steps={self.n_steps}{d})")
+                f"method={self.method}, n_steps={m}{d})")
 
 # %% ../nbs/07_attribution.ipynb #8396d814
 OUTPUTS = ("prob", "logit", "log_prob")  # which output of the target class is attributed (the original: 'prob')
@@ -105,21 +180,33 @@ def _points_per_forward(model, dev, rows_tokens, m):
     budget = hook_record(model).point_tokens or (POINT_TOKENS if dev.type == 'cpu' else None)
     return m if budget is None else max(1, min(m, budget // rows_tokens))
 
+def _fit(model, dev, internal_batch_size, rows_tokens, m, run):
+    "`run(bs)` with bs points per forward: `internal_batch_size`, or the default halved on each out-of-memory error (kept for later calls)."
+    bs = internal_batch_size or _points_per_forward(model, dev, rows_tokens, m)
+    while True:
+        try: return run(bs)
+        except torch.OutOfMemoryError:  # a GPU: halve the points per forward and keep the size that fits
+            if internal_batch_size or bs == 1: raise
+            bs = (bs + 1) // 2
+            hook_record(model).point_tokens = rows_tokens * bs
+            if dev.type == 'cuda': torch.cuda.empty_cache()
+
 def _final(logits):
     "The logits (b, c) the head gives at the position it reads: a decoder's (b, n, V) at its last token."
     return logits[:, -1] if logits.dim() == 3 else logits
 
 def _gradients(model, x, Ls, alphas, weights, bs, tgt, ctr, head_mask, base, output, amp, i0):
-    "Σ_k w_k ∂F/∂A at the points for each scaled layer and example (T, b, h, N, N), float64; and F at α = 0 (T, b)."
-    dev, (b, N), T = x['input_ids'].device, x['input_ids'].shape, len(Ls)
-    grads = torch.zeros(T, b, num_layers_heads(model)[1], N, N, dtype=torch.float64, device=dev)
+    "Σ_k w_k ∂F/∂A at the points for each scaled layer and example (T, b, h, N, N), float64 (`weights` None: each point's, (T, b, k, h, N, N), float32); and F at α = 0 (T, b)."
+    dev, (b, N), T, H = x['input_ids'].device, x['input_ids'].shape, len(Ls), num_layers_heads(model)[1]
+    grads = (torch.zeros(T, b, H, N, N, dtype=torch.float64, device=dev) if weights is not None else
+             torch.zeros(T, b, len(alphas), H, N, N, device=dev))
     tg, f0 = tgt.to(dev).view(1, b, 1, 1), None
     cg = None if ctr is None else ctr.to(dev).view(1, b, 1, 1)
     # one forward/backward per chunk of points for every layer and example at once (`attattr.hooks`); parameters
     # frozen: the backward stops at the scaled probabilities
     with params_requiring_grad(model, False), torch.enable_grad():
         for s in range(0, len(alphas), bs):
-            a, w = alphas[s:s+bs], weights[s:s+bs].to(dev)
+            a, w = alphas[s:s+bs], None if weights is None else weights[s:s+bs].to(dev)
             st = HookState(layers=Ls, alphas=a.float().to(dev), head_mask=head_mask, cls_only=True,
                            baselines=None if base is None else {l: base[:, l] for l in Ls})
             with amp: out = _final(hooked_forward(model, x, st))  # (T·b·k, c): layer-major, then example, then point
@@ -129,6 +216,10 @@ def _gradients(model, x, Ls, alphas, weights, bs, tgt, ctr, head_mask, base, out
             gs = torch.autograd.grad(F.sum(), [st.points[l] for l in Ls])  # (b·k, h, N, N) each
             for t, g in enumerate(gs):  # g: (b·k, h_l, q, N); q = 1 for the last layer with `cls_query`, where only
                 # the [CLS] query row is read and the other rows' gradients are zero; h_l < H in a pruned layer
+                if w is None:  # each point's own gradient (`n_steps='auto'`)
+                    g = full_heads(g.float(), model, Ls[t]).view(b, len(a), H, *g.shape[-2:])  # (b, k, H, q, N)
+                    grads[t, :, s:s + len(a), :, :g.shape[-2]] = g
+                    continue
                 g = (w.view(1, -1, 1, 1, 1) * g.double().view(b, len(a), *g.shape[1:])).sum(1)  # (b, h_l, q, N)
                 grads[t, :, :, :g.shape[-2]] += full_heads(g, model, Ls[t])
             if i0 is not None and s <= i0 < s + bs: f0 = F[:, :, i0 - s].detach().float().cpu()  # (T, b)
@@ -209,8 +300,11 @@ def attribute(model:nn.Module, # a classifier or causal LM, hooked by `attattr.h
               inputs, # one example: dict of `input_ids`/`attention_mask`/`token_type_ids` ((n,) or (1, n)), or
                       # `Features`; or a list of them, attributed together (padded to the longest) → a list of results
               layers:list|None=None, # layers to attribute (default all)
-              n_steps:int=DEFAULT_STEPS, # integration points m
-              method:str=DEFAULT_METHOD, # quadrature rule, one of `METHODS`
+              n_steps:int|str=DEFAULT_STEPS, # integration points m, or 'auto': per example and layer, adaptive Simpson
+                                             # points until `tol` is met (see "Choosing the number of points")
+              method:str=DEFAULT_METHOD, # quadrature rule, one of `METHODS` (n_steps='auto' places its own points)
+              tol:float=DEFAULT_TOL, # n_steps='auto': |delta| ≤ tol·|F(A) − F(B)| and the scores' change ≤ tol·their max
+              max_steps:int=DEFAULT_MAX_STEPS, # n_steps='auto': the most points per example and layer (else AttattrError)
               target=None, # class to attribute (a causal LM: the next token), as an id, a label name or a one-token
                            # string (with `tokenizer`), or one per example; default the predicted class (top token)
               output:str="prob", # F: the target's 'prob' (the paper's), 'logit' or 'log_prob'
@@ -218,7 +312,7 @@ def attribute(model:nn.Module, # a classifier or causal LM, hooked by `attattr.h
               baselines=None, # None/'zero' (the paper's), 'pos' (position+segment embeddings only, the original's dead
                               # option), a second input (dict, same length) or attention tensors (L, h, N, N)
               internal_batch_size:int|None=None, # points per forward (default: see `POINT_TOKENS`)
-              return_convergence_delta:bool=True, # compute the completeness residual per layer
+              return_convergence_delta:bool=True, # compute the completeness residual per layer (always with 'auto')
               head_mask:torch.Tensor|None=None, # (L, h), or (b, L, h) per example: 0/1 mask applied in every forward
               tokens:list|None=None, # token strings to keep with the result (a list per example for a list)
               tokenizer=None, # or a tokenizer to make them from `input_ids`
@@ -242,7 +336,10 @@ def attribute(model:nn.Module, # a classifier or causal LM, hooked by `attattr.h
     Ls = sorted(set(layers))  # scaled together in every forward
     if output not in OUTPUTS: _objective(torch.zeros(1, 1), output)
     amp = torch.autocast(dev.type, dtype=autocast_dtype) if autocast_dtype else nullcontext()
-    alphas, weights = quadrature(method, n_steps)
+    auto = isinstance(n_steps, str) and n_steps == 'auto'
+    if auto: _check_auto(method, tol, max_steps)
+    elif isinstance(n_steps, str): raise AttattrError(f"n_steps must be an integer ≥ 1 or 'auto', got {n_steps!r}")
+    else: alphas, weights = quadrature(method, n_steps)
     logits, att = _record(model, x, head_mask, amp)  # (b, c), (b, L, h, N, N)
     def ids(t, what):  # one class/token id (or None) per example
         ts = list(t) if isinstance(t, (list, tuple)) else [t] * b
@@ -256,28 +353,29 @@ def attribute(model:nn.Module, # a classifier or causal LM, hooked by `attattr.h
     if ctr is not None and None in ctr: raise AttattrError("contrast needs a class or token for every example")
     ctr = None if ctr is None else torch.tensor(ctr)  # (b,)
     base, base_name = _baselines(model, x, baselines, head_mask, amp, att)  # (b or 1, L, h, N, N)
-    # the α = 0 point gives F(baseline) for the completeness residual; add it when the rule lacks it
-    need0 = return_convergence_delta and not bool((alphas == 0).any())
-    if need0: alphas, weights = torch.cat([alphas.new_zeros(1), alphas]), torch.cat([weights.new_zeros(1), weights])
-    i0 = int((alphas == 0).nonzero()[0]) if return_convergence_delta else None
-    bs = internal_batch_size or _points_per_forward(model, dev, len(Ls) * b * N, len(alphas))
-    while True:
-        try: grads, f0 = _gradients(model, x, Ls, alphas, weights, bs, tgt, ctr, head_mask, base, output, amp, i0); break
-        except torch.OutOfMemoryError:  # a GPU: halve the points per forward and keep the size that fits
-            if internal_batch_size or bs == 1: raise
-            bs = (bs + 1) // 2
-            hook_record(model).point_tokens = len(Ls) * b * N * bs
-            if dev.type == 'cuda': torch.cuda.empty_cache()
-    diff = att[:, Ls] - (0. if base is None else base[:, Ls].float())  # (b, T, h, N, N)
-    attrs = (diff.double() * grads.transpose(0, 1)).float().cpu()  # (b, T, h, N, N)
+    return_convergence_delta = return_convergence_delta or auto  # `auto` needs it (α = 0 is one of its points)
+    if auto:
+        f_in = _picked(_objective(logits, output), tgt, ctr)  # (b,) F(A)
+        attrs, f0, points, change = _auto_attributions(model, x, ns, Ls, att, base, tgt, ctr, f_in, head_mask, output, amp,
+                                                        tol, max_steps, internal_batch_size)
+    else:
+        # the α = 0 point gives F(baseline) for the completeness residual; add it when the rule lacks it
+        if return_convergence_delta and not bool((alphas == 0).any()):
+            alphas, weights = torch.cat([alphas.new_zeros(1), alphas]), torch.cat([weights.new_zeros(1), weights])
+        i0 = int((alphas == 0).nonzero()[0]) if return_convergence_delta else None
+        grads, f0 = _fit(model, dev, internal_batch_size, len(Ls) * b * N, len(alphas), lambda bs:
+                         _gradients(model, x, Ls, alphas, weights, bs, tgt, ctr, head_mask, base, output, amp, i0))
+        diff = att[:, Ls] - (0. if base is None else base[:, Ls].float())  # (b, T, h, N, N)
+        attrs = (diff.double() * grads.transpose(0, 1)).float().cpu()  # (b, T, h, N, N)
     idx = [Ls.index(l) for l in layers]
     toks = tokens if many and tokens is not None else [tokens] * b
     res = []
     for i, (e, n) in enumerate(zip(examples, ns)):
         s = slice(N - n, N) if rec.causal else slice(0, n)  # its real tokens: a decoder's batch is padded on the left
         r = Attribution(attrs[i, idx, :, s, s], att[i, :, :, s, s].contiguous().cpu(), layers, logits[i].cpu(), int(tgt[i]),
-                        output, _ALIASES.get(method, method), int(n_steps), baseline=base_name,
-                        contrast=None if ctr is None else int(ctr[i]))
+                        output, _ALIASES.get(method, method), int(points[i, idx].max()) if auto else int(n_steps),
+                        baseline=base_name, contrast=None if ctr is None else int(ctr[i]))
+        if auto: r.method, r.points, r.change, r.tol = 'adaptive_simpson', points[i, idx], change[i, idx], float(tol)
         if return_convergence_delta:
             r.f_baseline = f0[idx, i]
             r.delta = r.attributions.double().sum((1, 2, 3)).float() - (r.f_input - r.f_baseline)
@@ -331,6 +429,89 @@ def attribute_continuation(model:nn.Module, # a causal LM hooked by `attattr.hoo
     for s in steps: total[..., :s.attributions.shape[-1], :s.attributions.shape[-1]] += s.attributions
     toks = tokenizer.convert_ids_to_tokens(full.tolist()) if tokenizer is not None else None
     return Continuation(steps, total, toks)
+
+# %% ../nbs/07_attribution.ipynb #f61ef112
+ROUNDING = 2 ** -23  # float32's relative rounding: the residual test allows it on |F(A)|, |F(B)| and Σ|Attr|, so that
+# a layer that barely moves F (F(A) ≈ F(B)) does not ask for more digits than float32 holds
+
+def _check_auto(method, tol, max_steps):
+    "Raise unless `method` is the default (`auto` places its own points), 0 < `tol` < 1 and `max_steps` ≥ 5."
+    if _ALIASES.get(method, method) != DEFAULT_METHOD:
+        raise AttattrError(f"n_steps='auto' places its own points (adaptive Simpson): method={method!r} cannot be combined with it")
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 < tol < 1:
+        raise AttattrError(f"tol must be a number in (0, 1), got {tol!r}")
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 5:
+        raise AttattrError(f"max_steps must be an integer ≥ 5 (the first panel's points), got {max_steps!r}")
+
+def _picked(F, tgt, ctr):
+    "F (b, c) → (b,): the target's column, minus the contrast's."
+    f = F.gather(1, tgt.to(F.device)[:, None])[:, 0]
+    return f if ctr is None else f - F.gather(1, ctr.to(F.device)[:, None])[:, 0]
+
+def _sub_batch(x, ex, n, causal):
+    "Rows `ex` of the model inputs `x` (b, N), cropped to `n` columns (the last n for a decoder), and the columns kept."
+    cols = slice(x['input_ids'].shape[1] - n, None) if causal else slice(0, n)
+    return {k: v[ex][:, cols] if torch.is_tensor(v) else v for k, v in x.items()}, cols
+
+def _forwards(need):
+    "One round's forwards, {(points, layers): examples}, from the new points of each (example, layer) pair."
+    by = {}
+    for (i, t), pts in need.items(): by.setdefault((tuple(pts), i), []).append(t)
+    out = {}
+    for (pts, i), ts in by.items(): out.setdefault((pts, tuple(ts)), []).append(i)
+    return out
+
+# %% ../nbs/07_attribution.ipynb #1fa23243
+def _auto_attributions(model, x, ns, Ls, att, base, tgt, ctr, f_in, head_mask, output, amp, tol, max_steps, bs_user):
+    "`n_steps='auto'`: scores (b, T, h, N, N) by adaptive Simpson per example and layer; F(B) (T, b); points and changes (b, T)."
+    (b, N), T, H, causal = x['input_ids'].shape, len(Ls), att.shape[2], hook_record(model).causal
+    attrs, f0 = torch.zeros(b, T, H, N, N), torch.zeros(T, b)
+    points, change = torch.zeros(b, T, dtype=torch.long), torch.zeros(b, T)
+    real = [slice(N - n, N) if causal else slice(0, n) for n in ns]  # each example's real tokens in the batch
+    values = {(i, t): {} for i in range(b) for t in range(T)}  # α → ∂F/∂A (h, n_i, n_i) on example i's real tokens
+    panels = {p: [(0., 1.)] for p in values}  # the pairs not done yet and their panels
+    need = {p: panel_points(0., 1.) for p in values}  # the points each of them needs next
+    while need:
+        for (pts, ts), ex in _forwards(need).items():  # only the pairs not done, only their new points
+            n, Lg = max(ns[i] for i in ex), [Ls[t] for t in ts]
+            xg, cols = _sub_batch(x, torch.tensor(ex, device=x['input_ids'].device), n, causal)
+            bg = None if base is None else (base if base.shape[0] == 1 else base[ex])[..., cols, cols]
+            hm = head_mask[ex] if head_mask is not None and head_mask.dim() == 3 else head_mask
+            i0 = pts.index(0.) if 0. in pts else None
+            gs, f = _fit(model, x['input_ids'].device, bs_user, len(Lg) * len(ex) * n, len(pts), lambda bs: _gradients(
+                model, xg, Lg, torch.tensor(pts, dtype=torch.float64), None, bs, tgt[ex], None if ctr is None else ctr[ex],
+                hm, bg, output, amp, i0))  # (T_g, b_g, k, h, n, n)
+            for a, i in enumerate(ex):
+                r = slice(n - ns[i], n) if causal else slice(0, ns[i])  # its real tokens
+                for c, t in enumerate(ts):
+                    values[i, t].update(zip(pts, gs[c, a][..., r, r].clone()))
+                    if i0 is not None: f0[t, i] = f[c, a]
+            del gs
+        need, short = {}, {}
+        for (i, t), pan in list(panels.items()):
+            d = (att[i, Ls[t]] - (0. if base is None else base[min(i, len(base) - 1), Ls[t]].float()))[:, real[i], real[i]]
+            est, err, errs = nested_estimate(values[i, t], pan, d.double())  # (h, n_i, n_i) each
+            a, top = est.float(), float(est.abs().max())
+            chg = float(err.max()) / top if top > 0 else 0.
+            dF = f_in[i].cpu() - f0[t, i]
+            delta = float(a.double().sum().float().cpu() - dF)  # as `Attribution.delta` computes it
+            slack = ROUNDING * (abs(float(f_in[i])) + abs(float(f0[t, i])) + float(est.abs().sum()))
+            if abs(delta) <= tol * abs(float(dF)) + slack and chg <= tol:
+                attrs[i, t, :, real[i], real[i]] = a.cpu()
+                points[i, t], change[i, t] = len(values[i, t]), chg
+                del panels[i, t], values[i, t]
+                continue
+            panels[i, t], new = bisect(pan, errs, tol * top, max_steps - len(values[i, t]))
+            if new: need[i, t] = new
+            else: short[i, t] = (abs(delta) / max(abs(float(dF)), 1e-30), chg, len(values[i, t]))
+        if short:
+            i, t = max(short, key=lambda p: max(short[p][:2]))  # the pair farthest from `tol`
+            res, chg, used = short[i, t]
+            raise AttattrError(f"n_steps='auto' did not reach tol={tol:g} within max_steps={max_steps} points: example {i}, "
+                               f"layer {Ls[t]} stopped at residual {res:.2e} of |F(A) − F(B)| and change {chg:.2e} of its "
+                               f"largest score after {used} points ({len(short)} example-layer pair{'s' * (len(short) > 1)} "
+                               "short); raise max_steps or tol")
+    return attrs, f0, points, change
 
 # %% ../nbs/07_attribution.ipynb #6e4a83cd
 def save_original(res:Attribution, # an attribution of all layers
