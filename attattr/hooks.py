@@ -408,10 +408,10 @@ def hook_model(model:nn.Module, # a transformers model whose attention goes thro
     impl, training = model.config._attn_implementation, model.training
     if impl != ATTN_IMPL: model.set_attn_implementation(ATTN_IMPL)
     model.eval()
-    rec = _attach_hooks(model, settings)
-    try: _check_shortcuts(model, rec)
-    except Exception:
-        for h in rec.handles: h.remove()
+    rec = None
+    try: _check_shortcuts(model, rec := _attach_hooks(model, settings))
+    except Exception:  # refused: the model is left as it was
+        for h in (rec.handles if rec is not None else []): h.remove()
         if impl is not None and impl != ATTN_IMPL: model.set_attn_implementation(impl)
         model.train(training); raise
     rec.pruned, rec.attn_implementation, rec.training = pruned, impl, training
