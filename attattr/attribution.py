@@ -180,13 +180,21 @@ def _points_per_forward(model, dev, rows_tokens, m):
     budget = hook_record(model).point_tokens or (POINT_TOKENS if dev.type == 'cpu' else None)
     return m if budget is None else max(1, min(m, budget // rows_tokens))
 
+def _out_of_memory(e:BaseException) -> bool:
+    "Whether `e` is a failed allocation: a GPU's out-of-memory error, or the CPU allocator's."
+    return isinstance(e, torch.OutOfMemoryError) or (isinstance(e, RuntimeError) and "can't allocate memory" in str(e))
+
 def _fit(model, dev, internal_batch_size, rows_tokens, m, run):
     "`run(bs)` with bs points per forward: `internal_batch_size`, or the default halved on each out-of-memory error (kept for later calls)."
     bs = internal_batch_size or _points_per_forward(model, dev, rows_tokens, m)
     while True:
         try: return run(bs)
-        except torch.OutOfMemoryError:  # a GPU: halve the points per forward and keep the size that fits
-            if internal_batch_size or bs == 1: raise
+        except RuntimeError as e:  # out of memory: halve the points per forward and keep the size that fits
+            if not _out_of_memory(e): raise
+            if internal_batch_size or bs == 1:
+                raise AttattrError(f"out of memory with {bs} integration point(s) per forward of {rows_tokens} layer × example × token "
+                                   "rows: attribute fewer layers at a time (`layers`), fewer or shorter examples, or a smaller "
+                                   f"`internal_batch_size` ({str(e).splitlines()[0][:100]})") from None
             bs = (bs + 1) // 2
             hook_record(model).point_tokens = rows_tokens * bs
             if dev.type == 'cuda': torch.cuda.empty_cache()
