@@ -15,7 +15,8 @@ import torch
 from torch import nn
 from .core import AttattrError
 from .formats import write_layers_json
-from .hooks import HookState, full_heads, hook_record, hooked_forward, num_layers_heads, params_requiring_grad
+from .hooks import HookState, final_logits, full_heads, hook_record, hooked_forward, num_layers_heads, params_requiring_grad
+from .inference import pad_token_id
 
 # %% auto #0
 __all__ = ['DEFAULT_STEPS', 'DEFAULT_METHOD', 'FAITHFUL', 'METHODS', 'DEFAULT_TOL', 'DEFAULT_MAX_STEPS', 'BOOLE', 'SIMPSON',
@@ -199,10 +200,6 @@ def _fit(model, dev, internal_batch_size, rows_tokens, m, run):
             hook_record(model).point_tokens = rows_tokens * bs
             if dev.type == 'cuda': torch.cuda.empty_cache()
 
-def _final(logits):
-    "The logits (b, c) the head gives at the position it reads: a decoder's (b, n, V) at its last token."
-    return logits[:, -1] if logits.dim() == 3 else logits
-
 def _gradients(model, x, Ls, alphas, weights, bs, tgt, ctr, head_mask, base, output, amp, i0):
     "Σ_k w_k ∂F/∂A at the points for each scaled layer and example (T, b, h, N, N), float64 (`weights` None: each point's, (T, b, k, h, N, N), float32); and F at α = 0 (T, b)."
     dev, (b, N), T, H = x['input_ids'].device, x['input_ids'].shape, len(Ls), num_layers_heads(model)[1]
@@ -217,7 +214,7 @@ def _gradients(model, x, Ls, alphas, weights, bs, tgt, ctr, head_mask, base, out
             a, w = alphas[s:s+bs], None if weights is None else weights[s:s+bs].to(dev)
             st = HookState(layers=Ls, alphas=a.float().to(dev), head_mask=head_mask, cls_only=True,
                            baselines=None if base is None else {l: base[:, l] for l in Ls})
-            with amp: out = _final(hooked_forward(model, x, st))  # (T·b·k, c): layer-major, then example, then point
+            with amp: out = final_logits(hooked_forward(model, x, st))  # (T·b·k, c): layer-major, then example, then point
             F = _objective(out, output).view(T, b, len(a), -1)
             pick = lambda t: F.gather(-1, t.expand(T, b, len(a), 1))[..., 0]  # (T, b, k)
             F = pick(tg) if cg is None else pick(tg) - pick(cg)
@@ -266,7 +263,7 @@ def _as_batch(examples, device, pad_id=0, left:bool=False):
 def _record(model, inputs, head_mask, amp):
     "Logits (b, c) and attention probabilities (b, L, h, N, N) of a plain forward."
     st = HookState(record=True, head_mask=head_mask)
-    with torch.no_grad(), amp: logits = _final(hooked_forward(model, inputs, st))
+    with torch.no_grad(), amp: logits = final_logits(hooked_forward(model, inputs, st))
     return logits.float(), torch.stack([full_heads(p, model, l) for l, p in enumerate(st.probs)], 1).float()
 
 def _baselines(model, inputs, baselines, head_mask, amp, att):
@@ -330,7 +327,7 @@ def attribute(model:nn.Module, # a classifier or causal LM, hooked by `attattr.h
     many = isinstance(inputs, (list, tuple))
     examples = list(inputs) if many else [inputs]
     dev, rec = next(model.parameters()).device, hook_record(model)
-    x, ns = _as_batch(examples, dev, getattr(model.config, 'pad_token_id', None) or 0, left=rec.causal)
+    x, ns = _as_batch(examples, dev, pad_token_id(model), left=rec.causal)
     b, N = x['input_ids'].shape
     if 'logits_to_keep' in inspect.signature(model.forward).parameters: x['logits_to_keep'] = 1  # an LM: the last token's
     if rec.causal and 'position_ids' not in x and not bool(x['attention_mask'].all()):  # left padding: each example's

@@ -19,7 +19,8 @@ from .core import AttattrError
 # %% auto #0
 __all__ = ['ATTN_IMPL', 'STATE_KWARG', 'RECORD_ATTR', 'KEYS_FIRST_MAX_LEN', 'DISCOVERY_LEN', 'CLS_ONLY_RTOL', 'MODEL_INPUTS',
            'UnsupportedModelError', 'check_supported', 'num_layers_heads', 'HookState', 'attattr_attention',
-           'HookRecord', 'unhook', 'hook_model', 'hook_record', 'hooked_forward', 'full_heads', 'params_requiring_grad']
+           'HookRecord', 'unhook', 'final_logits', 'hook_model', 'hook_record', 'hooked_forward', 'full_heads',
+           'params_requiring_grad']
 
 # %% ../nbs/03_hooks.ipynb #98f0e95f
 ATTN_IMPL = "attattr"  # name under which the attention function is registered with transformers
@@ -304,7 +305,6 @@ class HookRecord:
     cls_only:bool=False # shortcut kept: after the last attention block, position 0 only
     cls_query:bool=False # shortcut kept: the last layer on position 0, its keys and values folded
     causal:bool=False # a decoder: causal attention, the head reads the last token (inputs left-padded)
-    position:int=0 # the position the head reads: 0 ([CLS]), or -1 (the last token) in a decoder
     forward_kwargs:dict=field(default_factory=dict) # passed to every forward (`use_cache=False` for decoders)
     pool_last:bool=False # a decoder classifier: its head is applied at the last token by `hooked_forward` (see `_logits`)
     settings:dict=field(default_factory=dict) # the shortcuts asked for (`hook_model`'s arguments)
@@ -314,6 +314,11 @@ class HookRecord:
     handles:list=field(default_factory=list) # the torch hook handles, removed by `unhook`
     attn_implementation:str|None=None # the model's attention implementation before hooking (restored by `unhook`)
     training:bool=False # the model's mode before hooking (restored by `unhook`)
+
+    @property
+    def position(self) -> int:
+        "The position the head reads: 0 ([CLS]), or -1 (the last token) in a decoder."
+        return -1 if self.causal else 0
 
     def heads(self, layer:int) -> list[int]:
         "Original indices of the heads left in `layer`."
@@ -348,7 +353,7 @@ def _attach_hooks(model, settings):
     causal = any(getattr(a, 'is_causal', False) for a in seen)
     pool = causal and type(model).__name__.endswith('ForSequenceClassification') and isinstance(getattr(model, 'score', None), nn.Linear)
     rec = HookRecord(num_layers_heads(model)[1], seen, layers, projs if settings['share_projections'] else [], kv,
-                     settings=dict(settings), causal=causal, position=-1 if causal else 0, forward_kwargs=fkw, pool_last=pool)
+                     settings=dict(settings), causal=causal, forward_kwargs=fkw, pool_last=pool)
     rec.handles = [l.register_forward_pre_hook(partial(_add_point_rows, slot=rec.slot), with_kwargs=True) for l in layers]
     for mod in rec.projections:
         rec.handles += [mod.register_forward_pre_hook(partial(_projection_in, slot=rec.slot)),
@@ -359,6 +364,10 @@ def _attach_hooks(model, settings):
 # %% ../nbs/03_hooks.ipynb #5386202e
 CLS_ONLY_RTOL = {True: 1e-4, False: 2e-2}  # float32/64 or not: how close the dummy logits must be with a shortcut
 # (a classifier reading other positions differs by tens of per cent)
+
+def final_logits(logits:torch.Tensor) -> torch.Tensor: # (b, c), or a decoder's (b, n, V)
+    "The logits (b, c) at the position the head reads: a decoder's at its last token."
+    return logits[:, -1] if logits.dim() == 3 else logits
 
 def _logits(model, rec, inputs, state):
     "The model's logits through the hooks; a decoder classifier's head applied at the last token, whatever the rows."
@@ -371,8 +380,7 @@ def _check_shortcuts(model, rec):
     "Keep in `rec` the shortcuts asked for that leave a dummy input's logits unchanged; raise if α = 1 does not reproduce them."
     x, L = _dummy(model, left=rec.causal), len(rec.attention)
     def logits(**kw):  # (b, c): a decoder's at its last position
-        with torch.no_grad(): out = _logits(model, rec, x, HookState(num_layers=L, examples=2, hooks=rec, use_mask=True, **kw))
-        return out[:, -1] if out.dim() == 3 else out
+        with torch.no_grad(): return final_logits(_logits(model, rec, x, HookState(num_layers=L, examples=2, hooks=rec, use_mask=True, **kw)))
     full = logits()
     tol = CLS_ONLY_RTOL[full.dtype in (torch.float32, torch.float64)]
     def same(**kw):
