@@ -6,25 +6,29 @@ Docs: https://attattr.github.io/attattr/attack.html.md"""
 
 # %% ../nbs/11_attack.ipynb #c50d1983
 from __future__ import annotations
-import csv, json, os, re, sys
+import csv, json, math, os, re, sys
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 from fastcore.script import call_parse, store_true
 from tqdm import tqdm
-from .core import atomic_write, AttattrError, BoolFlag, require_flags, run_cli, write_json_atomic
+from .core import atomic_write, AttattrError, BoolFlag, output_group, require_flags, run_cli, write_json_atomic
 from .data import (Features, InputExample, MAX_SEQ_LENGTH, featurize, get_processor, group_by_label,
                           featurize_tokens, special_layouts)
 from .models import load_cli_model
 from .inference import EVAL_BATCH_SIZE, SEED, predict_logits
-from .attribution import FAITHFUL, Attribution, attribute, quadrature
+from .attribution import DEFAULT_METHOD, DEFAULT_TOL, FAITHFUL, Attribution, attribute, quadrature
+from .runs import _attr_settings, model_fingerprint
+import torch
 
 # %% auto #0
-__all__ = ['PATTERN_FIELDS', 'MINE_SETTINGS', 'SST2_MIN_TOKENS', 'PATTERN_THRESHOLD', 'TOP2_RATIO', 'LAYOUT_TOKENS', 'DATA_TYPES',
-           'pattern_record', 'mine_example', 'mine_patterns', 'pattern_table', 'write_csv', 'check_patterns',
-           'write_patterns', 'read_patterns', 'filter_patterns', 'Trigger', 'pattern_trigger', 'insert_trigger',
-           'attack_features', 'attack_scores', 'control_vocab', 'random_trigger', 'AttackReport', 'evaluate_attack',
-           'adv_mine_cli', 'adv_eval_cli', 'attattr_adv_mine', 'attattr_adv_eval']
+__all__ = ['PATTERN_FIELDS', 'MINE_SETTINGS', 'SST2_MIN_TOKENS', 'PATTERN_THRESHOLD', 'TOP2_RATIO', 'LAYOUT_TOKENS',
+           'LEXICON_SMOOTHING', 'LEXICON_MIN_COUNT', 'LEXICON_BEARING', 'MODEL_BEARING', 'DATA_TYPES', 'pattern_record',
+           'mine_example', 'mine_patterns', 'pattern_table', 'write_csv', 'check_patterns', 'write_patterns',
+           'read_patterns', 'filter_patterns', 'Trigger', 'pattern_trigger', 'insert_trigger', 'attack_features',
+           'attack_scores', 'control_vocab', 'random_trigger', 'token_frequencies', 'lexicon_log_odds', 'label_lexicon',
+           'label_check', 'AttackReport', 'evaluate_attack', 'adv_mine_cli', 'adv_eval_cli', 'attattr_adv_mine',
+           'attattr_adv_eval']
 
 # %% ../nbs/11_attack.ipynb #4a347d97
 PATTERN_FIELDS = ("max_combined_attr", "top1pattern", "top2pattern", "top1position", "top2position",
@@ -36,12 +40,16 @@ def pattern_record(res:Attribution, # an attribution of every layer of one examp
                    seg_pos:int, # index of the first separator token (`Features.seg_pos`)
                    golden_label:int|None, # the example's gold class id
                    faithful:bool=False, # order tied cells as the original's `np.argsort(v)[::-1]`; else the first cell wins
+                   exclude=(), # tokens a pattern may not hold (e.g. label-bearing words, `label_lexicon`): their cells are skipped
                   ) -> dict:
     "The original's pattern record of one example: the head holding its largest attribution and that head's top-2 cells."
     A, tokens = res.attributions, res.tokens  # (L, h, n, n)
     if tokens is None: raise AttattrError("pattern_record needs the tokens: pass `tokens` or `tokenizer` to `attribute`")
     n = A.shape[-1]
     if n < 2: raise AttattrError(f"pattern_record needs at least 2 tokens, got {n}")
+    if exclude:
+        bad = torch.tensor([t in set(exclude) for t in tokens])  # (n,)
+        A = A.masked_fill(bad[:, None] | bad[None, :], float('-inf'))  # cells with an excluded query or key never win
     head = None
     for layer in A:  # (h, n, n)
         h = int(layer.reshape(-1).argmax()) // (n * n)  # the layer's head holding its largest entry
@@ -57,15 +65,18 @@ def pattern_record(res:Attribution, # an attribution of every layer of one examp
 
 def mine_example(model, # a hooked classifier (`attattr.models.load_model`)
                  features:Features, # one featurized example
-                 n_steps:int=MINE_SETTINGS['n_steps'], # integration points m (the original: batch_size × num_batch)
+                 n_steps:int|str=MINE_SETTINGS['n_steps'], # integration points m (the original: batch_size × num_batch), or 'auto'
                  method:str=MINE_SETTINGS['method'], # quadrature rule (`attattr.attribution.METHODS`)
                  internal_batch_size:int|None=None, # points per forward (default: `attattr.attribution.POINT_TOKENS` decides)
                  faithful:bool=False, # the original's tie order (see `pattern_record`)
+                 exclude=(), # tokens a pattern may not hold (see `pattern_record`)
+                 **attribute_kwargs, # more `attribute` settings: `tol`, `max_steps` with n_steps='auto'
                 ) -> dict:
     "Attribute the predicted class's probability over all layers of one example and return its pattern record."
+    if n_steps == 'auto': method = DEFAULT_METHOD  # 'auto' places its own points
     res = attribute(model, features, n_steps=n_steps, method=method, internal_batch_size=internal_batch_size,
-                    return_convergence_delta=False)
-    return pattern_record(res, features.seg_pos, features.label, faithful)
+                    return_convergence_delta=False, **attribute_kwargs)
+    return pattern_record(res, features.seg_pos, features.label, faithful, exclude)
 
 # %% ../nbs/11_attack.ipynb #f2b5007d
 def _append_line(path, obj):
@@ -90,8 +101,12 @@ def _open_checkpoint(path, header:dict) -> dict:
         try: obj = json.loads(line)
         except json.JSONDecodeError as e: raise AttattrError(f"{path} line {i}: not JSON ({e.msg}); delete the checkpoint to start again") from None
         if i == 1:
-            if not isinstance(obj, dict) or obj.get('attattr_adv_mine') != header:
-                raise AttattrError(f"{path}: checkpoint of another run (line 1: {line:.100}); delete it, or mine with the same settings and examples")
+            old = obj.get('attattr_adv_mine') if isinstance(obj, dict) else None
+            if not isinstance(old, dict) or old != header:
+                k = next((k for k in header if not isinstance(old, dict) or old.get(k) != header[k]), 'format')
+                was = old.get(k) if isinstance(old, dict) else line
+                raise AttattrError(f"{path}: checkpoint of another run ({k} differs: was {was!r:.60}, now {header.get(k)!r:.60}); "
+                                   "delete it, or mine with the same model, settings and examples")
             continue
         if not isinstance(obj, dict) or 'index' not in obj or 'record' not in obj:
             raise AttattrError(f"{path} line {i}: expected {{\"index\": ..., \"record\": ...}}, got {line:.60}")
@@ -104,23 +119,29 @@ def _open_checkpoint(path, header:dict) -> dict:
 def mine_patterns(model, # a hooked classifier (`attattr.models.load_model`)
                   features:list[Features], # featurized examples (with labels), e.g. `featurize_task(..., split='train')`
                   start:int=0, # index of `features[0]` in its split (names the examples in the checkpoint)
-                  n_steps:int=MINE_SETTINGS['n_steps'], # integration points m
+                  n_steps:int|str=MINE_SETTINGS['n_steps'], # integration points m, or 'auto'
                   method:str=MINE_SETTINGS['method'], # quadrature rule
                   internal_batch_size:int|None=None, # points per forward (default: `attattr.attribution.POINT_TOKENS` decides)
                   min_tokens:int|None=None, # skip examples with fewer tokens (`SST2_MIN_TOKENS` for SST-2, as the original)
                   faithful:bool=False, # the original's tie order (see `pattern_record`)
                   checkpoint:str|Path|None=None, # JSON-lines file of finished examples: resume from it, append to it
                   progress:bool=True, # show a progress bar
+                  exclude=(), # tokens a pattern may not hold (see `pattern_record`)
+                  tol:float=DEFAULT_TOL, # n_steps='auto': the tolerance (see `attattr.attribution.attribute`)
                  ) -> list[dict]:
     "Pattern records of `features`, sorted by v1 + v2 (largest first), as the original `run_adver_connection.py`."
     if not features: raise AttattrError("mine_patterns: no examples to mine")
     keep = [min_tokens is None or len(f.input_ids) >= min_tokens for f in features]
-    header = dict(n_steps=int(n_steps), method=method, internal_batch_size=internal_batch_size, min_tokens=min_tokens,
-                  faithful=bool(faithful), start=int(start), guids=[f.guid for f in features])
+    auto = dict(tol=float(tol)) if n_steps == 'auto' else {}
+    attr = _attr_settings(dict(n_steps=n_steps if n_steps == 'auto' else int(n_steps), method=DEFAULT_METHOD if auto else method,
+                               internal_batch_size=internal_batch_size, **auto))
+    header = dict(model=model_fingerprint(model), attribute=attr, min_tokens=min_tokens, faithful=bool(faithful),
+                  exclude=sorted(set(exclude)), start=int(start), guids=[f.guid for f in features])  # a resume must match all
+    header = json.loads(json.dumps(header))  # as the checkpoint's first line reads back
     done = {} if checkpoint is None else _open_checkpoint(checkpoint, header)
     todo = [k for k in range(len(features)) if start + k not in done]
     for k in tqdm(todo, desc='mining', initial=len(features) - len(todo), total=len(features), disable=not progress):
-        rec = mine_example(model, features[k], n_steps, method, internal_batch_size, faithful) if keep[k] else None
+        rec = mine_example(model, features[k], n_steps, method, internal_batch_size, faithful, exclude, **auto) if keep[k] else None
         done[start + k] = rec
         if checkpoint is not None: _append_line(checkpoint, dict(index=start + k, record=rec))
     recs = [done[start + k] for k in range(len(features)) if done[start + k] is not None]
@@ -313,10 +334,82 @@ def control_vocab(tokenizer) -> list[str]:
 def random_trigger(trigger:Trigger, # the trigger to imitate
                    vocab:list[str], # tokens to draw from (`control_vocab`)
                    seed, # an int or a sequence of ints, for `numpy.random.default_rng`
+                   p=None, # probability of each `vocab` token (None: uniform; `token_frequencies`: in-domain)
                   ) -> Trigger:
     "A control trigger: as many random `vocab` tokens as `trigger` has, at the same segments and relative positions."
-    idx = np.random.default_rng(seed).integers(len(vocab), size=len(trigger))
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(len(vocab), size=len(trigger)) if p is None else rng.choice(len(vocab), size=len(trigger), p=p)
     return Trigger([vocab[i] for i in idx], list(trigger.segments), list(trigger.rel))
+
+# %% ../nbs/11_attack.ipynb #f08ef85c
+LEXICON_SMOOTHING = 1.0  # add-α smoothing of the per-class example counts in `lexicon_log_odds`
+LEXICON_MIN_COUNT = 5  # tokens in fewer training examples than this get no lexicon score
+LEXICON_BEARING = 1.0  # a trigger whose tokens' summed log-odds for a class reach this (odds × e) carries that label
+MODEL_BEARING = 0.9  # ... or whose tokens alone make the model predict a class with at least this probability
+
+def _special(tokenizer) -> set:
+    "Tokens never inserted: [CLS]/[SEP] and the tokenizer's layout tokens."
+    return set(LAYOUT_TOKENS) | {t for t in (getattr(tokenizer, a, None) for a in ('cls_token', 'sep_token', 'bos_token', 'eos_token', 'pad_token')) if t}
+
+def _example_tokens(examples, tokenizer, special) -> list[set]:
+    "The set of WordPiece tokens of each example (both segments), without special tokens."
+    ids = lambda texts: tokenizer(texts, add_special_tokens=False)['input_ids']
+    a, b = ids([e.text_a for e in examples]), ids([e.text_b or '' for e in examples])
+    return [set(tokenizer.convert_ids_to_tokens(x + y)) - special for x, y in zip(a, b)]
+
+def token_frequencies(examples:list[InputExample], # training examples
+                      tokenizer, # the model's tokenizer
+                     ) -> tuple[list[str], np.ndarray]:
+    "In-domain tokens and their probabilities: each token's share of the examples it occurs in, for `random_trigger(..., p=)`."
+    from collections import Counter
+    c = Counter(t for ts in _example_tokens(examples, tokenizer, _special(tokenizer)) for t in ts)
+    if not c: raise AttattrError("token_frequencies: no tokens in the examples")
+    toks = sorted(c, key=lambda t: (-c[t], t))
+    f = np.array([c[t] for t in toks], dtype=np.float64)
+    return toks, f / f.sum()
+
+def lexicon_log_odds(examples:list[InputExample], # labelled training examples
+                     tokenizer, # the model's tokenizer
+                     labels:list[str], # label strings in class-id order
+                     min_count:int=LEXICON_MIN_COUNT, # tokens in fewer examples are left out
+                     alpha:float=LEXICON_SMOOTHING, # add-α smoothing
+                    ) -> dict:
+    "{label: {token: log-odds}}: how much more often examples of the label hold the token than the others' examples do."
+    from collections import Counter
+    sets, groups = _example_tokens(examples, tokenizer, _special(tokenizer)), [e.label for e in examples]
+    if bad := [g for g in groups if g not in labels]: raise AttattrError(f"lexicon: label {bad[0]!r} is not one of {list(labels)}")
+    per, n = {l: Counter() for l in labels}, Counter(groups)
+    for ts, g in zip(sets, groups): per[g].update(ts)
+    tot = sum(per.values(), Counter())
+    lo = lambda k, m: math.log((k + alpha) / (m - k + alpha))  # smoothed log-odds of a token in k of m examples
+    return {l: {t: lo(per[l][t], n[l]) - lo(tot[t] - per[l][t], len(examples) - n[l]) for t in tot if tot[t] >= min_count} for l in labels}
+
+def label_lexicon(log_odds:dict, # `lexicon_log_odds`
+                  size:int|None=None, # words per class (None: all, best first)
+                 ) -> dict:
+    "{label: tokens}, the tokens that most favour each label, best first."
+    return {l: sorted(d, key=lambda t: (-d[t], t))[:size] for l, d in log_odds.items()}
+
+# %% ../nbs/11_attack.ipynb #3e208056
+def label_check(model, # a hooked classifier
+                tokenizer, # its tokenizer
+                trigger:Trigger, # the trigger alone
+                labels:list[str], # label strings in class-id order
+                log_odds:dict|None=None, # `lexicon_log_odds` (None: the model's judgement only)
+                max_seq_length:int=MAX_SEQ_LENGTH, # most tokens per input
+               ) -> dict:
+    "Does the trigger carry a label on its own? The model's prediction on the trigger alone, its lexicon score, and the flag."
+    a = [x for x, sg in zip(trigger.tokens, trigger.segments) if sg == 0]
+    b = [x for x, sg in zip(trigger.tokens, trigger.segments) if sg == 1] if 1 in trigger.segments else None
+    f = featurize_tokens(a, b, tokenizer, None, max_seq_length)
+    prob = torch.as_tensor(predict_logits(model, [f])).float().softmax(-1)[0]  # (c,)
+    out = dict(alone_pred=labels[int(prob.argmax())], alone_prob=float(prob.max()), lexicon_label=None, lexicon_score=None)
+    if log_odds:
+        sc = {l: sum(log_odds[l].get(x, 0.) for x in trigger.tokens) for l in labels}
+        out.update(lexicon_label=max(sc, key=sc.get), lexicon_score=float(max(sc.values())))
+    bearing = [l for l, hit in ((out['alone_pred'], out['alone_prob'] >= MODEL_BEARING),
+                                (out['lexicon_label'], (out['lexicon_score'] or 0) >= LEXICON_BEARING)) if hit]
+    return out | dict(label_bearing=bearing[0] if bearing else None)
 
 # %% ../nbs/11_attack.ipynb #08b99c73
 @dataclass
@@ -326,6 +419,8 @@ class AttackReport:
     rows:list # per pattern and group: trigger, clean/attacked/control accuracy and success rates
     labels:list # label strings in class-id order
     settings:dict # threshold, if_all, faithful, control_draws, seed, number of examples
+    correct:dict|None=None # pattern → {'trigger'/'random'/'in_domain'/'lexicon': (n,) per-example accuracy}, for paired comparisons
+    gold:np.ndarray|None=None # (n,) gold class ids of the examples, in the order of `correct`
 
     def summary(self) -> list[dict]:
         "Mean over the non-empty triggers, per group: accuracy, drop, success rate, the same under the control, and the fraction of triggers below their control's accuracy."
@@ -334,12 +429,13 @@ class AttackReport:
             rs = [r for r in self.rows if r['group'] == g and r['n_tokens'] and r['n']]
             rs = [r | dict(_beats=None if r['control_acc'] is None else float(r['acc'] < r['control_acc'])) for r in rs]
             def mean(k):
-                v = [r[k] for r in rs if r[k] is not None]
+                v = [r[k] for r in rs if r.get(k) is not None]
                 return float(np.mean(v)) if v else None
             out.append(dict(group=g, n=rs[0]['n'] if rs else 0, triggers=len(rs), clean_acc=mean('clean_acc'),
                             acc=mean('acc'), drop=mean('drop'), success_rate=mean('success_rate'),
                             control_acc=mean('control_acc'), control_drop=mean('control_drop'),
                             control_success_rate=mean('control_success_rate'),
+                            **{k: mean(k) for k in ('in_domain_acc', 'lexicon_acc') if any(k in r for r in rs)},
                             beats_control=mean('_beats') if control else None))
         return out
 
@@ -355,10 +451,6 @@ class AttackReport:
         return out
 
 # %% ../nbs/11_attack.ipynb #6edcc24d
-def _special(tokenizer) -> set:
-    "Tokens never inserted: [CLS]/[SEP] and the tokenizer's layout tokens."
-    return set(LAYOUT_TOKENS) | {t for t in (getattr(tokenizer, a, None) for a in ('cls_token', 'sep_token', 'bos_token', 'eos_token', 'pad_token')) if t}
-
 def evaluate_attack(model, # a hooked classifier
                     tokenizer, # its tokenizer
                     examples:list[InputExample], # labelled evaluation examples (the original: the dev set)
@@ -373,6 +465,8 @@ def evaluate_attack(model, # a hooked classifier
                     seed:int=SEED, # seed of the controls (the original scripts' --seed)
                     max_patterns:int|None=None, # evaluate only the first this many kept patterns (None: all, as the original)
                     progress:bool=True, # show a progress bar
+                    in_domain:tuple|None=None, # `token_frequencies` of the training data: adds the in-domain control (`control_draws` draws)
+                    lexicon:dict|None=None, # `lexicon_log_odds` of the training data: adds the label-lexicon control and `label_check`
                    ) -> AttackReport:
     "Insert each pattern's trigger into the examples of each gold label and measure accuracy against a random control."
     if not examples: raise AttattrError("evaluate_attack: no evaluation examples")
@@ -385,6 +479,8 @@ def evaluate_attack(model, # a hooked classifier
     for tr in triggers: _check_fits(tr, tokenizer, max_seq_length, pair)
     toks, lay, lmap = _tokenized(exs, tokenizer), special_layouts(tokenizer), {l: i for i, l in enumerate(labels)}
     vocab, cache = control_vocab(tokenizer), {}
+    words = label_lexicon(lexicon) if lexicon else None
+    against = {g: [w for ws in zip(*[words[l] for l in labels if l != g]) for w in ws] for g in labels} if words else None  # other labels' words, interleaved
     def run(tr):
         "Predictions with `tr` inserted, and the examples that lost trigger tokens (cached per distinct trigger)."
         if tr.key not in cache:
@@ -393,11 +489,25 @@ def evaluate_attack(model, # a hooked classifier
         return cache[tr.key]
     clean = run(Trigger([], [], []))[0]
     groups_ix = [(l, gold == i) for i, l in enumerate(labels)] + [('all', np.ones(len(gold), bool))]
-    out_patterns, rows = [], []
+    out_patterns, rows, correct = [], [], {}
     for pi, (p, tr) in enumerate(tqdm(list(zip(kept, triggers)), desc='patterns', disable=not progress)):
         pred, cut = run(tr)
         ctr = [random_trigger(tr, vocab, (seed, pi, d)) for d in range(control_draws)] if len(tr) else []
         ctrl = [run(c)[0] for c in ctr]
+        extra = {}  # control → (n,) predictions: in-domain draws and the other labels' lexicon words, per group
+        if in_domain and len(tr):
+            fr = [run(random_trigger(tr, in_domain[0], (seed, pi, d, 1), in_domain[1]))[0] for d in range(control_draws)]
+            extra['in_domain'] = [np.mean([np.asarray(f) == gold for f in fr], 0)] if fr else None
+        if against and len(tr):
+            lex_pred = np.zeros(len(gold), dtype=np.int64)
+            for i, l in enumerate(labels):
+                lex_pred[gold == i] = np.asarray(run(Trigger(against[l][:len(tr)], list(tr.segments), list(tr.rel)))[0])[gold == i]
+            extra['lexicon'] = [(lex_pred == gold).astype(float)]
+        if len(tr):
+            correct[pi] = dict(trigger=(np.asarray(pred) == gold).astype(float),
+                               random=np.mean([np.asarray(c) == gold for c in ctrl], 0) if ctrl else None,
+                               **{k: v[0] for k, v in extra.items() if v})
+        check = label_check(model, tokenizer, tr, labels, lexicon, max_seq_length) if lexicon and len(tr) else {}
         q = dict(p)
         for g, m in groups_ix:
             s = attack_scores(gold[m], clean[m], pred[m])
@@ -411,14 +521,25 @@ def evaluate_attack(model, # a hooked classifier
                              success_rate=s['success_rate'], control_acc=cmean('acc'),
                              control_drop=None if cmean('acc') is None else s['clean_acc'] - cmean('acc'),
                              control_success_rate=cmean('success_rate'), n_cut=int(np.sum(cut[m])),
-                             control_trigger=' | '.join(map(str, ctr)) or None))
+                             control_trigger=' | '.join(map(str, ctr)) or None,
+                             **{f'{k}_acc': float(c[m].mean()) if m.any() else None for k, c in correct.get(pi, {}).items() if k in extra},
+                             **check))
         out_patterns.append(q)
     settings = dict(threshold=threshold, if_all=if_all, faithful=faithful, control_draws=control_draws, seed=seed,
                     max_seq_length=max_seq_length, n_examples=len(exs), n_patterns=len(patterns), n_kept=len(kept))
-    return AttackReport(out_patterns, rows, list(labels), settings)
+    return AttackReport(out_patterns, rows, list(labels), settings, correct, gold)
 
 # %% ../nbs/11_attack.ipynb #faf2d677
 DATA_TYPES = ('train', 'dev')  # --data_type: the split patterns are mined from (dev = dev_matched for MNLI)
+
+def _cli_steps(n_steps, default:int):
+    "--n_steps as the CLI gives it ('auto', a count, or None: `default`), checked."
+    if n_steps in (None, ''): return default
+    if str(n_steps).strip().lower() == 'auto': return 'auto'
+    try: n = int(str(n_steps))
+    except ValueError: raise AttattrError(f"--n_steps must be a whole number of points or 'auto', got {n_steps!r}") from None
+    if n < 1: raise AttattrError(f"--n_steps must be at least 1, got {n}")
+    return n
 
 def _print(files:list) -> list:
     "Print the paths written, one a line, and return them."
@@ -438,6 +559,9 @@ def adv_mine_cli(task_name:str=None, # task key: mnli, snli, sst-2, rte, mrpc, .
                  batch_size:int=16, # integration points per forward
                  num_batch:int=4, # forwards per layer: m = batch_size × num_batch points
                  method:str=MINE_SETTINGS['method'], # quadrature rule (riemann_left: the original's)
+                 n_steps:str=None, # integration points, or 'auto' (fewest meeting --tol per example and layer); default --batch_size × --num_batch = 64, the original's
+                 tol:float=DEFAULT_TOL, # with --n_steps auto: relative tolerance of the completeness residual and of the scores' change
+                 exclude_label_words:int=0, # skip cells holding any of the top this many label words per class (`label_lexicon` of the train split): mine attacks, not relabellings
                  max_seq_length:int=MAX_SEQ_LENGTH, # most tokens per example
                  faithful:BoolFlag=True, # the original's order of tied cells (np.argsort(v)[::-1]); --faithful false: the first cell wins
                  no_resume:store_true=False, # ignore a checkpoint left by an interrupted run
@@ -449,7 +573,9 @@ def adv_mine_cli(task_name:str=None, # task key: mnli, snli, sst-2, rte, mrpc, .
     if data_type not in DATA_TYPES: raise AttattrError(f"--data_type: expected one of {DATA_TYPES}, got {data_type!r}")
     if start_exp < 0 or num_exp < 1: raise AttattrError(f"--start_exp must be ≥ 0 and --num_exp ≥ 1, got {start_exp} and {num_exp}")
     if batch_size < 1 or num_batch < 1: raise AttattrError(f"--batch_size and --num_batch must be ≥ 1, got {batch_size} and {num_batch}")
-    quadrature(method, batch_size * num_batch)  # checks the method name
+    steps = _cli_steps(n_steps, batch_size * num_batch)
+    if steps != 'auto': quadrature(method, steps)  # checks the method name
+    if exclude_label_words < 0: raise AttattrError(f"--exclude_label_words must be ≥ 0, got {exclude_label_words}")
     proc = get_processor(task_name)
     if proc.is_regression: raise AttattrError(f"task {task_name!r} is a regression task; patterns need a predicted class")
     exs = proc.get_examples(data_dir, data_type, limit=start_exp + num_exp)[start_exp:]
@@ -460,11 +586,16 @@ def adv_mine_cli(task_name:str=None, # task key: mnli, snli, sst-2, rte, mrpc, .
     out.mkdir(parents=True, exist_ok=True)
     ck = out/f"{name}.partial.jsonl"
     if no_resume: ck.unlink(missing_ok=True)
-    pats = mine_patterns(m, feats, start_exp, batch_size * num_batch, method, batch_size,
-                         SST2_MIN_TOKENS if proc.name == 'sst-2' else None, faithful, ck, not no_progress)
+    excl = ()
+    if exclude_label_words:
+        lex = label_lexicon(proc.get_examples(data_dir, 'train'), tok, proc.labels)
+        excl = sorted({t for c in proc.labels for t in lex[c][:exclude_label_words]})
+    pats = mine_patterns(m, feats, start_exp, steps, method, batch_size if steps != 'auto' else None,
+                         SST2_MIN_TOKENS if proc.name == 'sst-2' else None, faithful, ck, not no_progress, excl, tol)
     files = [out/f"{name}.json", out/f"{name}_table.csv"]
-    write_patterns(pats, files[0])
-    write_csv(pattern_table(pats, proc.labels), files[1])
+    with output_group():  # both files or neither
+        write_patterns(pats, files[0])
+        write_csv(pattern_table(pats, proc.labels), files[1])
     ck.unlink()
     acc = np.mean([p['target_label'] == p['golden_label'] for p in pats]) if pats else float('nan')
     print(f"{len(pats)} patterns from {len(exs)} examples; accuracy on them {acc:.4f}", file=sys.stderr)
@@ -485,6 +616,8 @@ def adv_eval_cli(task_name:str=None, # task key (`attattr.data.PROCESSORS`)
                  eval_batch_size:int=EVAL_BATCH_SIZE, # examples per forward
                  start_exp:int=0, # names the output, as in the original
                  num_exp:int=500, # names the output, as in the original
+                 eval_start:int=0, # first dev example attacked
+                 eval_num:int=None, # number of dev examples from --eval_start (default: all the rest)
                  max_seq_length:int=MAX_SEQ_LENGTH, # most tokens per input, after insertion
                  control_draws:int=1, # random-insertion controls per trigger (0: none)
                  seed:int=SEED, # seed of the random controls
@@ -504,20 +637,23 @@ def adv_eval_cli(task_name:str=None, # task key (`attattr.data.PROCESSORS`)
     if proc.is_regression: raise AttattrError(f"task {task_name!r} is a regression task; the attack needs class labels")
     if bad := [i for i, p in enumerate(pats) if not 0 <= p['target_label'] < len(proc.labels)]:
         raise AttattrError(f"{pattern_file}: pattern {bad[0]}: field 'target_label' is {pats[bad[0]]['target_label']}, not a class id of task {task_name!r} ({len(proc.labels)} labels)")
-    exs = proc.get_examples(data_dir, 'dev')
-    if not exs: raise AttattrError(f"{Path(data_dir)/proc.files['dev']}: no dev examples")
+    if eval_start < 0 or (eval_num is not None and eval_num < 1): raise AttattrError(f"--eval_start must be ≥ 0 and --eval_num ≥ 1, got {eval_start} and {eval_num}")
+    exs = proc.get_examples(data_dir, 'dev', limit=None if eval_num is None else eval_start + eval_num)[eval_start:]
+    if not exs: raise AttattrError(f"{Path(data_dir)/proc.files['dev']}: no dev examples in [{eval_start}, {'end' if eval_num is None else eval_start + eval_num})")
     m, tok = load_cli_model(model, model_file, bert_model, len(proc.labels), device, prog='attattr-adv-eval')
     rep = evaluate_attack(m, tok, exs, proc.labels, pats, pattern_threshold, if_all, faithful, eval_batch_size,
                           max_seq_length, control_draws, seed, max_patterns, not no_progress)
     out, name = Path(output_dir), f"eval_{data_type}_pattern_{'two' if if_all else 'one'}_exp{start_exp}-{start_exp + num_exp}"
     out.mkdir(parents=True, exist_ok=True)
     files = [out/f"{name}.json", out/f"{name}_report.json", out/f"{name}_report.csv"]
-    write_json_atomic(rep.patterns, files[0], indent=2)
-    write_json_atomic(dict(settings=dict(rep.settings, task_name=task_name, pattern_file=str(pattern_file)),
-                           summary=rep.summary(), top_triggers=rep.top_triggers(), rows=rep.rows), files[1], indent=1)
-    write_csv(rep.rows, files[2])
+    with output_group():  # all three files or none
+        write_json_atomic(rep.patterns, files[0], indent=2)
+        write_json_atomic(dict(settings=dict(rep.settings, task_name=task_name, pattern_file=str(pattern_file), eval_start=eval_start, eval_num=len(exs)),
+                               summary=rep.summary(), top_triggers=rep.top_triggers(), rows=rep.rows), files[1], indent=1)
+        write_csv(rep.rows, files[2])
+    f = lambda v: '–' if v is None else f"{v:.3f}"
     for s in rep.summary():
-        print(f"{s['group']}: {s['triggers']} triggers, accuracy {s['clean_acc']} → {s['acc']} (random control {s['control_acc']})", file=sys.stderr)
+        print(f"{s['group']}: {s['triggers']} triggers, accuracy {f(s['clean_acc'])} → {f(s['acc'])} (random control {f(s['control_acc'])})", file=sys.stderr)
     return _print(files)
 
 def attattr_adv_mine():

@@ -6,7 +6,7 @@ Docs: https://attattr.github.io/attattr/attribution.html.md"""
 
 # %% ../nbs/07_attribution.ipynb #37678c7b
 from __future__ import annotations
-import inspect
+import inspect, warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,14 +15,15 @@ import torch
 from torch import nn
 from .core import AttattrError
 from .formats import write_layers_json
-from .hooks import HookState, final_logits, full_heads, hook_record, hooked_forward, num_layers_heads, params_requiring_grad
+from .hooks import (HookState, check_finite, final_logits, full_heads, hook_record, hooked_forward, num_layers_heads,
+                           params_requiring_grad, position_limit)
 from .inference import pad_token_id
 
 # %% auto #0
 __all__ = ['DEFAULT_STEPS', 'DEFAULT_METHOD', 'FAITHFUL', 'METHODS', 'DEFAULT_TOL', 'DEFAULT_MAX_STEPS', 'BOOLE', 'SIMPSON',
-           'MIN_WIDTH', 'OUTPUTS', 'POINT_TOKENS', 'ROUNDING', 'quadrature', 'panel_points', 'nested_estimate',
-           'bisect', 'adaptive_simpson', 'Attribution', 'attribute', 'top_interactions', 'Continuation',
-           'attribute_continuation', 'save_original']
+           'MIN_WIDTH', 'OUTPUTS', 'POINT_TOKENS', 'RESIDUAL_WARN', 'RESIDUAL_SLACK', 'ROUNDING', 'quadrature',
+           'panel_points', 'nested_estimate', 'bisect', 'adaptive_simpson', 'Attribution', 'attribute',
+           'top_interactions', 'Continuation', 'attribute_continuation', 'save_original']
 
 # %% ../nbs/07_attribution.ipynb #a1e22bf4
 DEFAULT_STEPS = 20  # integration points: the paper's m
@@ -137,6 +138,7 @@ class Attribution:
     points:torch.Tensor|None=None # (layers,) n_steps='auto': the points each layer used (`n_steps` is their largest)
     change:torch.Tensor|None=None # (layers,) n_steps='auto': max over entries of Σ_panels |Boole − Simpson| / max |Attr|
     tol:float|None=None # n_steps='auto': the tolerance met
+    queries:list|None=None # the query positions of `attributions`' rows (`attribute(queries=...)`); None: all n
 
     @property
     def probs(self): return self.logits.float().softmax(-1)
@@ -154,11 +156,11 @@ class Attribution:
         "(layers,) |delta| / |F(A) − F(B)|: the completeness residual relative to the change it explains."
         return None if self.delta is None else self.delta.abs() / (self.f_input - self.f_baseline).abs()
     def __repr__(self):
-        L, H, n, _ = self.attributions.shape
+        L, H, q, n = self.attributions.shape
         d = '' if self.delta is None else f", max |delta|={self.delta.abs().max():.2e}"
         c = '' if self.contrast is None else f", contrast={self.contrast}"
         m = self.n_steps if self.points is None else f"auto ({int(self.points.min())}–{self.n_steps} points, tol={self.tol:g})"
-        return (f"Attribution({L} layers × {H} heads × {n}×{n}, target={self.target}{c}, F={self.f_input:.4f}, "
+        return (f"Attribution({L} layers × {H} heads × {q}×{n}, target={self.target}{c}, F={self.f_input:.4f}, "
                 f"method={self.method}, n_steps={m}{d})")
 
 # %% ../nbs/07_attribution.ipynb #8396d814
@@ -200,10 +202,20 @@ def _fit(model, dev, internal_batch_size, rows_tokens, m, run):
             hook_record(model).point_tokens = rows_tokens * bs
             if dev.type == 'cuda': torch.cuda.empty_cache()
 
-def _gradients(model, x, Ls, alphas, weights, bs, tgt, ctr, head_mask, base, output, amp, i0):
-    "Σ_k w_k ∂F/∂A at the points for each scaled layer and example (T, b, h, N, N), float64 (`weights` None: each point's, (T, b, k, h, N, N), float32); and F at α = 0 (T, b)."
+def _query_rows(model, g, N):
+    "The query rows of N that gradient `g` (..., q, N) covers: all, or (`cls_query`) the read position's, first or last."
+    q = g.shape[-2]
+    return slice(0, q) if hook_record(model).position == 0 else slice(N - q, N)
+
+def _add_read_row(dst, g, qcols, read):
+    "Add the read row's gradient `g` (b, H, 1, N) into `dst` (b, H, r, N) at each example's query row naming column `read`."
+    for i, j in (qcols == read).nonzero().tolist(): dst[i, :, j] += g[i, :, 0]
+
+def _gradients(model, x, Ls, alphas, weights, bs, tgt, ctr, head_mask, base, output, amp, i0, qcols=None):
+    "Σ_k w_k ∂F/∂A at the points for each scaled layer and example (T, b, h, Q, N), float64 (`weights` None: each point's, (T, b, k, h, N, N), float32); and F at α = 0 (T, b). Q: N, or the r query rows `qcols` (b, r)."
     dev, (b, N), T, H = x['input_ids'].device, x['input_ids'].shape, len(Ls), num_layers_heads(model)[1]
-    grads = (torch.zeros(T, b, H, N, N, dtype=torch.float64, device=dev) if weights is not None else
+    Q = N if qcols is None else qcols.shape[1]
+    grads = (torch.zeros(T, b, H, Q, N, dtype=torch.float64, device=dev) if weights is not None else
              torch.zeros(T, b, len(alphas), H, N, N, device=dev))
     tg, f0 = tgt.to(dev).view(1, b, 1, 1), None
     cg = None if ctr is None else ctr.to(dev).view(1, b, 1, 1)
@@ -212,7 +224,7 @@ def _gradients(model, x, Ls, alphas, weights, bs, tgt, ctr, head_mask, base, out
     with params_requiring_grad(model, False), torch.enable_grad():
         for s in range(0, len(alphas), bs):
             a, w = alphas[s:s+bs], None if weights is None else weights[s:s+bs].to(dev)
-            st = HookState(layers=Ls, alphas=a.float().to(dev), head_mask=head_mask, cls_only=True,
+            st = HookState(layers=Ls, alphas=a.float().to(dev), head_mask=head_mask, cls_only=True, queries=qcols,
                            baselines=None if base is None else {l: base[:, l] for l in Ls})
             with amp: out = final_logits(hooked_forward(model, x, st))  # (T·b·k, c): layer-major, then example, then point
             F = _objective(out, output).view(T, b, len(a), -1)
@@ -223,10 +235,12 @@ def _gradients(model, x, Ls, alphas, weights, bs, tgt, ctr, head_mask, base, out
                 # the [CLS] query row is read and the other rows' gradients are zero; h_l < H in a pruned layer
                 if w is None:  # each point's own gradient (`n_steps='auto'`)
                     g = full_heads(g.float(), model, Ls[t]).view(b, len(a), H, *g.shape[-2:])  # (b, k, H, q, N)
-                    grads[t, :, s:s + len(a), :, :g.shape[-2]] = g
+                    grads[t, :, s:s + len(a), :, _query_rows(model, g, N)] = g
                     continue
                 g = (w.view(1, -1, 1, 1, 1) * g.double().view(b, len(a), *g.shape[1:])).sum(1)  # (b, h_l, q, N)
-                grads[t, :, :, :g.shape[-2]] += full_heads(g, model, Ls[t])
+                if qcols is None: grads[t, :, :, _query_rows(model, g, N)] += full_heads(g, model, Ls[t])
+                elif st.cuts(Ls[t]): _add_read_row(grads[t], full_heads(g, model, Ls[t]), qcols, N - 1 if hook_record(model).causal else 0)
+                else: grads[t] += full_heads(g, model, Ls[t])  # (b, H, r, N): the query rows' only
             if i0 is not None and s <= i0 < s + bs: f0 = F[:, :, i0 - s].detach().float().cpu()  # (T, b)
     return grads, f0
 
@@ -265,6 +279,59 @@ def _record(model, inputs, head_mask, amp):
     st = HookState(record=True, head_mask=head_mask)
     with torch.no_grad(), amp: logits = final_logits(hooked_forward(model, inputs, st))
     return logits.float(), torch.stack([full_heads(p, model, l) for l, p in enumerate(st.probs)], 1).float()
+
+def _query_columns(queries, ns, N, causal, dev):
+    "Query positions (r,) over each example's real tokens → their columns (b, r) in the padded batch and positions (b, r)."
+    if queries is None: return None, None
+    qs = [int(q) for q in (queries if isinstance(queries, (list, tuple, range)) else torch.as_tensor(queries).flatten().tolist())]
+    if not qs: raise AttattrError("queries is empty: name at least one query position (None = all)")
+    if bad := [q for q in qs if not -min(ns) <= q < min(ns)]:
+        raise AttattrError(f"queries {bad} out of range for an example of {min(ns)} tokens")
+    pos = torch.tensor([[q % n for q in qs] for n in ns])  # (b, r) positions over the real tokens
+    off = torch.tensor([N - n if causal else 0 for n in ns])[:, None]  # a decoder's batch is padded on the left
+    return (pos + off).to(dev), pos
+
+RESIDUAL_WARN = 0.1  # a fixed-point `attribute` of a decoder warns when a layer's |delta| exceeds this share of
+# |F(A) − F(B)|: the post-norm families (gemma2/3, olmo2) leave 38–200 % at 20 Gauss–Legendre points on tiny configs,
+# where n_steps='auto' takes ~100 points to reach 1e-3 (bench/RESULTS.md); pre-norm decoders stay far below. Encoders
+# are not warned: their residuals are characterised below ("Choosing the number of points"), and the original's
+# 64 left-Riemann points, reproduced on purpose, leave up to 1.7
+RESIDUAL_SLACK = 1e-4  # ... plus this share of |F(A)| + |F(B)|, so that a layer that barely moves F does not warn
+
+def _warn_residual(results):
+    "Warn once when a result's completeness residual is above `RESIDUAL_WARN` of the change it explains."
+    for r in results:
+        dF = (r.f_input - r.f_baseline).abs()  # (layers,)
+        if bool((r.delta.abs() > RESIDUAL_WARN * dF + RESIDUAL_SLACK * (abs(r.f_input) + r.f_baseline.abs())).any()):
+            warnings.warn(f"completeness residual above {RESIDUAL_WARN:.0%} of F(A) − F(B) in some layer (see `.residual`): "
+                          "too few integration points for these scores; use n_steps='auto' (post-norm models such as "
+                          "gemma2/3 and olmo2 need ~100)", stacklevel=3)
+            return
+
+def _free_memory(dev:torch.device) -> int|None:
+    "Bytes free on `dev`: a GPU's (`torch.cuda.mem_get_info`), the CPU's available memory (Linux), or None if unknown."
+    if dev.type == 'cuda': return int(torch.cuda.mem_get_info(dev)[0])
+    if dev.type != 'cpu': return None
+    try: return next(int(l.split()[1]) * 1024 for l in open('/proc/meminfo') if l.startswith('MemAvailable:'))
+    except (OSError, StopIteration, ValueError): return None
+
+def _bytes_needed(model, b, N, T, baseline, bs, Q=None) -> int:
+    "A lower bound of the bytes `attribute` needs for b examples of N tokens, T layers, bs points per forward, Q query rows."
+    L, H = num_layers_heads(model)
+    P, Pq = b * H * N * N, b * H * (Q or N) * N  # entries of one layer's attention probabilities, of its query rows
+    kept = P * 4 * L * (1 + baseline) + Pq * 4 * T  # float32: every layer's probabilities (and the baseline's), the result
+    grads = Pq * 8 * T  # the float64 sums of the gradients
+    saved = P * 4 * T * bs * (L + 1) // 2  # at least one (h, N, N) tensor saved per point row and layer it runs through
+    return kept + grads + saved
+
+def _check_fits(model, dev, b, N, T, baseline, internal_batch_size, Q=None):
+    "Raise `AttattrError` before starting when `_bytes_needed` exceeds the memory free on `dev`."
+    free = _free_memory(dev)
+    need = _bytes_needed(model, b, N, T, baseline, internal_batch_size or 1, Q)
+    if free is None or need <= free: return
+    raise AttattrError(f"attribute needs at least {need / 2**30:.1f} GiB for {b} example(s) of {N} tokens and {T} layer(s), "
+                       f"{free / 2**30:.1f} GiB are free on {dev}: attribute fewer layers at a time (`layers`), fewer query "
+                       "rows (`queries`), fewer or shorter examples (tokens), or fewer points per forward (`internal_batch_size`)")
 
 def _baselines(model, inputs, baselines, head_mask, amp, att):
     "Per-example, per-layer baseline probabilities (b or 1, L, h, N, N), or None for the zero baseline, and the baseline's name."
@@ -317,6 +384,8 @@ def attribute(model:nn.Module, # a classifier or causal LM, hooked by `attattr.h
               baselines=None, # None/'zero' (the paper's), 'pos' (position+segment embeddings only, the original's dead
                               # option), a second input (dict, same length) or attention tensors (L, h, N, N)
               internal_batch_size:int|None=None, # points per forward (default: see `POINT_TOKENS`)
+              queries:list|None=None, # query positions to attribute (default all; negative: from the last token), over
+                                      # each example's real tokens: attributions (layers, h, r, n), exact (see "Bounding memory")
               return_convergence_delta:bool=True, # compute the completeness residual per layer (always with 'auto')
               head_mask:torch.Tensor|None=None, # (L, h), or (b, L, h) per example: 0/1 mask applied in every forward
               tokens:list|None=None, # token strings to keep with the result (a list per example for a list)
@@ -329,6 +398,8 @@ def attribute(model:nn.Module, # a classifier or causal LM, hooked by `attattr.h
     dev, rec = next(model.parameters()).device, hook_record(model)
     x, ns = _as_batch(examples, dev, pad_token_id(model), left=rec.causal)
     b, N = x['input_ids'].shape
+    if (lim := position_limit(model)) is not None and N > lim:
+        raise AttattrError(f"the input has {N} tokens, more than the model's {lim} positions: shorten it (or truncate to {lim} tokens)")
     if 'logits_to_keep' in inspect.signature(model.forward).parameters: x['logits_to_keep'] = 1  # an LM: the last token's
     if rec.causal and 'position_ids' not in x and not bool(x['attention_mask'].all()):  # left padding: each example's
         x['position_ids'] = (x['attention_mask'].cumsum(-1) - 1).clamp(min=0)  # (b, N) positions count from its first token
@@ -345,7 +416,12 @@ def attribute(model:nn.Module, # a classifier or causal LM, hooked by `attattr.h
     if auto: _check_auto(method, tol, max_steps)
     elif isinstance(n_steps, str): raise AttattrError(f"n_steps must be an integer ≥ 1 or 'auto', got {n_steps!r}")
     else: alphas, weights = quadrature(method, n_steps)
+    if auto and queries is not None: raise AttattrError("queries cannot be combined with n_steps='auto' yet: give n_steps")
+    qcols, qpos = _query_columns(queries, ns, N, rec.causal, dev)  # (b, r) columns in the batch, (b, r) positions
+    _check_fits(model, dev, b, N, len(Ls), baselines is not None and baselines != 'zero', internal_batch_size,
+                None if qcols is None else qcols.shape[1])
     logits, att = _record(model, x, head_mask, amp)  # (b, c), (b, L, h, N, N)
+    check_finite(logits)
     def ids(t, what):  # one class/token id (or None) per example
         ts = list(t) if isinstance(t, (list, tuple)) else [t] * b
         if len(ts) != b: raise AttattrError(f"{len(ts)} {what}s for {b} examples")
@@ -369,26 +445,32 @@ def attribute(model:nn.Module, # a classifier or causal LM, hooked by `attattr.h
             alphas, weights = torch.cat([alphas.new_zeros(1), alphas]), torch.cat([weights.new_zeros(1), weights])
         i0 = int((alphas == 0).nonzero()[0]) if return_convergence_delta else None
         grads, f0 = _fit(model, dev, internal_batch_size, len(Ls) * b * N, len(alphas), lambda bs:
-                         _gradients(model, x, Ls, alphas, weights, bs, tgt, ctr, head_mask, base, output, amp, i0))
-        diff = att[:, Ls] - (0. if base is None else base[:, Ls].float())  # (b, T, h, N, N)
-        attrs = (diff.double() * grads.transpose(0, 1)).float().cpu()  # (b, T, h, N, N)
+                         _gradients(model, x, Ls, alphas, weights, bs, tgt, ctr, head_mask, base, output, amp, i0, qcols))
+        attrs = torch.empty(b, len(Ls), H, grads.shape[-2], N)  # (b, T, h, Q, N), assembled one layer at a time (bounded memory)
+        for t, l in enumerate(Ls):
+            diff = att[:, l] - (0. if base is None else base[:, l].float())  # (b, h, N, N)
+            if qcols is not None: diff = diff.gather(2, qcols[:, None, :, None].expand(-1, H, -1, N))  # (b, h, r, N)
+            attrs[:, t] = (diff.double() * grads[t]).float().cpu()
+        del grads
     idx = [Ls.index(l) for l in layers]
     toks = tokens if many and tokens is not None else [tokens] * b
     res = []
     for i, (e, n) in enumerate(zip(examples, ns)):
         s = slice(N - n, N) if rec.causal else slice(0, n)  # its real tokens: a decoder's batch is padded on the left
-        r = Attribution(attrs[i, idx, :, s, s], att[i, :, :, s, s].contiguous().cpu(), layers, logits[i].cpu(), int(tgt[i]),
+        r = Attribution(attrs[i, idx, :, s if qcols is None else slice(None), s], att[i, :, :, s, s].contiguous().cpu(), layers, logits[i].cpu(), int(tgt[i]),
                         output, _ALIASES.get(method, method), int(points[i, idx].max()) if auto else int(n_steps),
                         baseline=base_name, contrast=None if ctr is None else int(ctr[i]))
         if auto: r.method, r.points, r.change, r.tol = 'adaptive_simpson', points[i, idx], change[i, idx], float(tol)
+        if qcols is not None: r.queries = qpos[i].tolist()
         if return_convergence_delta:
-            r.f_baseline = f0[idx, i]
-            r.delta = r.attributions.double().sum((1, 2, 3)).float() - (r.f_input - r.f_baseline)
+            r.f_baseline = f0[idx, i]  # (completeness holds for all query rows together: no delta for a subset)
+            r.delta = None if qcols is not None else r.attributions.double().sum((1, 2, 3)).float() - (r.f_input - r.f_baseline)
         tk = toks[i]
         if tk is None and tokenizer is not None: tk = tokenizer.convert_ids_to_tokens(x['input_ids'][i, s].tolist())
         if tk is None and hasattr(e, 'tokens'): tk = e.tokens
         r.tokens = None if tk is None else list(tk)[:n]
         res.append(r)
+    if rec.causal and not auto and return_convergence_delta and queries is None: _warn_residual(res)
     return res if many else res[0]
 
 # %% ../nbs/07_attribution.ipynb #1bdbc326

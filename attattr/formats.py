@@ -6,12 +6,14 @@ Docs: https://attattr.github.io/attattr/formats.html.md"""
 
 # %% ../nbs/01_formats.ipynb #ff2a41ea
 from __future__ import annotations
-import json
+import json, re
+from pathlib import Path
 import numpy as np
 from .core import AttattrError, atomic_write, write_json_atomic, _exists, _to_json
 
 # %% auto #0
-__all__ = ['TOKENS_FIELDS', 'write_layers_json', 'read_layers_json', 'tokens_record', 'write_tokens_json', 'read_tokens_json']
+__all__ = ['TOKENS_FIELDS', 'TOKENS_MINIMAL', 'write_layers_json', 'read_layers_json', 'tokens_record', 'write_tokens_json',
+           'read_tokens_json', 'example_index_of']
 
 # %% ../nbs/01_formats.ipynb #94315e2f
 def write_layers_json(arr,   # (L, H, n, n) numpy array or torch tensor
@@ -45,13 +47,15 @@ def read_layers_json(path) -> np.ndarray:
 # %% ../nbs/01_formats.ipynb #24022f8d
 TOKENS_FIELDS = ('index', 'tokens', 'pred', 'golden', 'pred_logits')  # fields of a `tokens_and_pred_{N}.json` record
 
-def _check_records(records, path):
-    "Raise `AttattrError` unless `records` is a list of tokens-file records."
+TOKENS_MINIMAL = ('index', 'tokens')  # the fields a tokens file read back must have (the original attribution_tree.py's need)
+
+def _check_records(records, path, fields=TOKENS_FIELDS):
+    "Raise `AttattrError` unless `records` is a list of tokens-file records with `fields`."
     if not isinstance(records, list): raise AttattrError(f"{path}: expected a JSON list of records, got {type(records).__name__}")
     for i, r in enumerate(records):
         if not isinstance(r, dict): raise AttattrError(f"{path}: record {i}: expected an object, got {type(r).__name__}")
-        miss = [k for k in TOKENS_FIELDS if k not in r]
-        if miss: raise AttattrError(f"{path}: record {i}: missing field {miss[0]!r} (expected fields {list(TOKENS_FIELDS)})")
+        miss = [k for k in fields if k not in r]
+        if miss: raise AttattrError(f"{path}: record {i}: missing field {miss[0]!r} (expected fields {list(fields)})")
         if not isinstance(r['tokens'], list) or not all(isinstance(t, str) for t in r['tokens']):
             raise AttattrError(f"{path}: record {i}: field 'tokens' must be a list of strings, got {r['tokens']!r:.60}")
 
@@ -75,8 +79,16 @@ def write_tokens_json(records, # dicts with `TOKENS_FIELDS`; numpy/torch values 
     write_json_atomic(records, path, indent=2)
 
 def read_tokens_json(path) -> list[dict]:
-    "Read a `tokens_and_pred_{N}.json` file: a list of {index, tokens, pred, golden, pred_logits} records."
+    "Read a `tokens_and_pred_{N}.json` file: a list of {index, tokens} records, with pred, golden, pred_logits if known."
     try: records = json.loads(_exists(path).read_text(encoding='utf-8'))
     except json.JSONDecodeError as e: raise AttattrError(f"{path} line {e.lineno}: not JSON ({e.msg})") from None
-    _check_records(records, path)
+    _check_records(records, path, TOKENS_MINIMAL)
     return records
+
+def example_index_of(attr_file, # an attribution file, e.g. attr_zero_base_exp4.json
+                     records:list[dict], # the records of its tokens file
+                    ) -> int:
+    "The example index an attribution file's name gives (`…exp{N}.json`), else that of the tokens file's only record."
+    if m := re.search(r'exp(\d+)\.json$', Path(attr_file).name): return int(m.group(1))
+    if len(records) == 1: return int(records[0]['index'])
+    raise AttattrError(f"--example_index is required: {attr_file} does not name one (…exp{{N}}.json) and the tokens file has {len(records)} records")

@@ -17,10 +17,10 @@ from transformers.masking_utils import eager_mask
 from .core import AttattrError
 
 # %% auto #0
-__all__ = ['ATTN_IMPL', 'STATE_KWARG', 'RECORD_ATTR', 'KEYS_FIRST_MAX_LEN', 'DISCOVERY_LEN', 'CLS_ONLY_RTOL', 'MODEL_INPUTS',
-           'UnsupportedModelError', 'check_supported', 'num_layers_heads', 'HookState', 'attattr_attention',
-           'HookRecord', 'unhook', 'final_logits', 'hook_model', 'hook_record', 'hooked_forward', 'full_heads',
-           'params_requiring_grad']
+__all__ = ['ATTN_IMPL', 'STATE_KWARG', 'RECORD_ATTR', 'KEYS_FIRST_MAX_LEN', 'DISCOVERY_LEN', 'CLS_ONLY_RTOL', 'NON_FINITE',
+           'MODEL_INPUTS', 'UnsupportedModelError', 'check_supported', 'num_layers_heads', 'HookState',
+           'attattr_attention', 'HookRecord', 'unhook', 'check_finite', 'position_limit', 'final_logits', 'hook_model',
+           'hook_record', 'hooked_forward', 'full_heads', 'params_requiring_grad']
 
 # %% ../nbs/03_hooks.ipynb #98f0e95f
 ATTN_IMPL = "attattr"  # name under which the attention function is registered with transformers
@@ -71,6 +71,7 @@ class HookState:
     use_mask:bool=True # whether the attention mask matters (padding, or a causal model); if not, it is skipped
     num_layers:int=0 # L, set by `hooked_forward`
     hooks:HookRecord|None=None # the model's `HookRecord`, set by `hooked_forward`
+    queries:torch.Tensor|None=None # (b, r) the query rows whose points require grad (the other rows' are detached)
     seen:list|None=None # if a list, `(module, (query, key, value))` of every attention call is appended (`hook_model`)
 
     @property
@@ -79,7 +80,7 @@ class HookState:
         return sorted(set(self.layers or []))
 
     def cuts(self, layer:int) -> bool:
-        "Whether `layer` runs on position 0 only, its keys and values folded (`cls_query` in the last layer)."
+        "Whether `layer` runs on the read position only (`cls_query` in the last layer): keys and values folded, or a decoder's from every row."
         return self.cls_query and layer == self.num_layers - 1
 
     def reset(self):
@@ -92,11 +93,21 @@ def _scaled_points(p, st, layer):
     "Layer `layer`'s integration points `B + α(A − B)` for each example's clean probabilities `p` (b, h, q, k): a leaf."
     a = st.alphas.to(p.dtype).view(1, -1, 1, 1, 1)  # (1, m, 1, 1, 1)
     b = (st.baselines or {}).get(layer)
-    b = 0. if b is None else b[..., :p.shape[-2], :].to(p)[:, None]  # (b, 1, h, q, k); q = 1 with `cls_query`
+    q = p.shape[-2]  # n, or 1 with `cls_query`: the read position's row (the first, or a decoder's last)
+    rows = slice(0, q) if st.hooks is None or st.hooks.position == 0 else slice(-q, None)
+    b = 0. if b is None else b[..., rows, :].to(p)[:, None]  # (b, 1, h, q, k)
     pts = b + a * (p.detach()[:, None] - b)  # (b, m, h, q, k)
     return pts.reshape(pts.shape[0] * pts.shape[1], *p.shape[1:]).requires_grad_(True)  # (b·m, h, q, k), example-major
 
 # %% ../nbs/03_hooks.ipynb #5c3b209e
+def _query_points(pts, st, layer):
+    "The points `pts` (b·m, h, q, k) with only the rows `st.queries` (b, r) a leaf (b·m, h, r, k), kept in `st.points`."
+    full = pts.detach()  # the other rows: scaled by α too, but no gradient asked for them
+    idx = st.queries.to(pts.device).repeat_interleave(len(st.alphas), 0)  # (b·m, r)
+    idx = idx[:, None, :, None].expand(-1, pts.shape[1], -1, pts.shape[-1])  # (b·m, h, r, k)
+    leaf = st.points[layer] = full.gather(-2, idx).requires_grad_(True)
+    return full.scatter(-2, idx, leaf)  # (b·m, h, q, k): ∂F/∂leaf is ∂F/∂pts on those rows
+
 def _per_row(x, rows, R):
     "`x` (b, ...) indexed to R hidden-state rows, `rows` (R,) naming each row's example (None: the rows are the examples)."
     return x if rows is None or x.shape[0] in (1, R) else x[rows.to(x.device)]
@@ -157,20 +168,25 @@ def attattr_attention(module:nn.Module, # the attention module calling us
                       **kwargs):
     "Eager attention that scales, masks and records as the `HookState` in `kwargs['attattr']` says."
     st = kwargs.get(STATE_KWARG)
+    if st is not None and st.hooks is not None and 'read' in st.hooks.slot: return st.hooks.slot.pop('read')  # `_capture_read_row`
     if kwargs.get('s_aux') is not None:
         raise UnsupportedModelError(f"unsupported attention in {type(module).__name__}: attention sinks (s_aux) are not supported")
     if scaling is None: scaling = query.size(-1) ** -0.5
     grouped = key.shape[1] != query.shape[1]  # grouped-query attention: fewer key/value heads than query heads
-    layer, cut = None, False
+    layer, cut, read = None, False, False
     if st is not None:
         layer = st.calls; st.calls += 1
         if st.seen is not None: st.seen.append((module, (query, key, value)))
-        cut = st.cuts(layer)
+        read = st.cuts(layer) and st.hooks.causal  # a decoder's last layer, run on every row by `_capture_read_row`
+        cut = st.cuts(layer) and not read
+    if read:  # keys and values of every row; the query of the read position (the last) only
+        query = query[:, :, -1:]  # (R, h, 1, d)
+        if attention_mask is not None: attention_mask = attention_mask[:, :, -1:]  # (R, 1, 1, k)
     if cut:  # the layer runs on position 0 (`_add_point_rows`): keys and values come from its full input
         kp, vp = st.hooks.kv  # the last layer's key and value projections, found by `hook_model`
         x = st.hooks.slot['full']  # (R, n, D)
         if attention_mask is not None: attention_mask = attention_mask[:, :, :1]
-    kt = query.device.type == 'cpu' and key.shape[2] <= KEYS_FIRST_MAX_LEN and not (cut or grouped)  # scores keys-first
+    kt = query.device.type == 'cpu' and key.shape[2] <= KEYS_FIRST_MAX_LEN and not (cut or read or grouped)  # scores keys-first
     if cut: scores = _folded_scores(query, kp, x)  # (R, h, 1, k)
     elif grouped: scores = _grouped_scores(query, key)  # (R, h, q, k)
     else: scores = torch.matmul(key, query.transpose(2, 3)) if kt else torch.matmul(query, key.transpose(2, 3))
@@ -188,12 +204,16 @@ def attattr_attention(module:nn.Module, # the attention module calling us
             bm = st.examples * len(st.alphas)
             clean = p[-bm:].view(st.examples, len(st.alphas), *p.shape[1:])[:, 0]  # (b, h, q, k); h = 0 in a layer pruned bare
             pts = st.points[layer] = _scaled_points(clean, st, layer)  # (b·m, h, q, k)
+            if st.queries is not None and pts.shape[-2] > 1: pts = _query_points(pts, st, layer)  # (not the read row alone)
             p = torch.cat([p[:-bm], pts]) if p.shape[0] > bm else pts
         if st.head_mask is not None: p = p * _layer_mask(st.head_mask, layer, p, st)
     ctx = _folded_context(p, vp, x) if cut else _grouped_context(p, value) if grouped else torch.matmul(p, value)  # (R, h, q, d)
     if st is not None and st.keep_context:
         if ctx.requires_grad: ctx.retain_grad()
         st.contexts.append(ctx)
+    if read:  # handed to the layer's second run, on the read row alone (`_capture_read_row`)
+        st.hooks.slot['read'] = (ctx.transpose(1, 2).contiguous(), p)
+        raise _ReadRowCaptured
     return ctx.transpose(1, 2).contiguous(), p  # (R, q, h, d)
 
 AttentionInterface.register(ATTN_IMPL, attattr_attention)
@@ -205,8 +225,26 @@ def _read_position(h, st):
     pos = st.hooks.position if st.hooks is not None else 0
     return h[:, pos:pos + 1 if pos != -1 else None].contiguous()  # contiguous: the linear layers after it run as one matmul
 
+class _ReadRowCaptured(Exception):
+    "Raised by `attattr_attention` once a decoder's last layer has its read row's attention output: the rest is skipped."
+
+def _capture_read_row(module, args, kwargs, slot):
+    "Run decoder layer `module` on every row up to its attention, which keeps the read row's output in `slot['read']`."
+    slot['capturing'] = True
+    try: module(*args, **kwargs)
+    except _ReadRowCaptured: pass
+    finally: del slot['capturing']
+    if 'read' not in slot: raise UnsupportedModelError("the last layer's attention did not run on its read row")
+
+def _read_row_kwargs(kwargs, n):
+    "A decoder layer's keyword arguments for its read row alone: rotary (cos, sin) of the last of `n` positions."
+    pe = kwargs.get('position_embeddings')
+    if not (isinstance(pe, tuple) and all(torch.is_tensor(t) and t.dim() == 3 and t.shape[1] == n for t in pe)): return kwargs
+    return kwargs | dict(position_embeddings=tuple(t[:, -1:] for t in pe))  # (R, 1, d) each
+
 def _add_point_rows(module, args, kwargs, slot):
     "Forward pre-hook of every transformer layer: before a scaled layer, append m copies of each example's clean row."
+    if slot.get('capturing'): return None  # `_capture_read_row`'s own call of the layer: already prepared
     st = kwargs.get(STATE_KWARG)
     h = args[0] if args else kwargs['hidden_states']  # (R, n, D): the first b rows are the clean ones
     slot.clear()  # what this layer's projections may share (`_projection_in`): nothing, unless set below
@@ -225,7 +263,10 @@ def _add_point_rows(module, args, kwargs, slot):
     kw, pe = kwargs, kwargs.get('position_embeddings')  # a decoder's rotary (cos, sin), (b or 1, n, d) each
     if st.rows is not None and isinstance(pe, tuple) and pe[0].shape[0] not in (1, h.shape[0]):
         kw = kwargs | dict(position_embeddings=tuple(_per_row(t, st.rows, h.shape[0]) for t in pe))  # (R, n, d) each
-    if st.cuts(st.calls):  # the layer runs on the read position; its attention reads keys and values from `full` (folded)
+    if st.cuts(st.calls) and st.hooks.causal:  # a decoder's last layer: its attention on every row, for the read row's
+        _capture_read_row(module, (h,) + tuple(args[1:]) if args else args, kw if args else kw | dict(hidden_states=h), slot)
+        kw, h = _read_row_kwargs(kw, h.shape[1]), _read_position(h, st)  # then the layer on the read row (R, 1, D) alone
+    elif st.cuts(st.calls):  # the layer runs on the read position; its attention reads keys and values from `full` (folded)
         slot.clear(); slot['full'] = h
         h = _read_position(h, st)  # (R, 1, D)
     elif 'copies' not in slot and kw is kwargs: return None
@@ -303,7 +344,8 @@ class HookRecord:
     projections:list # the query/key/value `nn.Linear`s computed once per example for the copied rows
     kv:tuple|None=None # the last layer's key and value `nn.Linear`s, which `cls_query` folds into the [CLS] query
     cls_only:bool=False # shortcut kept: after the last attention block, position 0 only
-    cls_query:bool=False # shortcut kept: the last layer on position 0, its keys and values folded
+    cls_query:bool=False # shortcut kept: the last layer on the read position, its keys and values folded (a decoder's
+                         # computed for every row, the rest of the layer for the read row alone)
     causal:bool=False # a decoder: causal attention, the head reads the last token (inputs left-padded)
     forward_kwargs:dict=field(default_factory=dict) # passed to every forward (`use_cache=False` for decoders)
     pool_last:bool=False # a decoder classifier: its head is applied at the last token by `hooked_forward` (see `_logits`)
@@ -365,6 +407,21 @@ def _attach_hooks(model, settings):
 CLS_ONLY_RTOL = {True: 1e-4, False: 2e-2}  # float32/64 or not: how close the dummy logits must be with a shortcut
 # (a classifier reading other positions differs by tens of per cent)
 
+NON_FINITE = "the model produces non-finite logits (corrupt weights?)"  # the error of `check_finite`
+
+def check_finite(logits:torch.Tensor): # any model output
+    "Raise `AttattrError` if `logits` hold a NaN or an infinity."
+    if not bool(torch.isfinite(logits).all()): raise AttattrError(NON_FINITE)
+
+def position_limit(model:nn.Module) -> int|None:
+    "The most tokens the model's position embeddings cover (a config's `max_position_embeddings`/`n_positions`), or None."
+    c = model.config
+    n = next((getattr(c, k) for k in ('max_position_embeddings', 'n_positions') if isinstance(getattr(c, k, None), int)), None)
+    pe = next((m for name, m in model.named_modules() if name.endswith('position_embeddings') and isinstance(m, nn.Embedding)), None)
+    if n is not None and pe is not None and pe.padding_idx is not None:  # roberta's positions start at padding_idx + 1
+        n = min(n, pe.num_embeddings - pe.padding_idx - 1)
+    return n
+
 def final_logits(logits:torch.Tensor) -> torch.Tensor: # (b, c), or a decoder's (b, n, V)
     "The logits (b, c) at the position the head reads: a decoder's at its last token."
     return logits[:, -1] if logits.dim() == 3 else logits
@@ -382,6 +439,7 @@ def _check_shortcuts(model, rec):
     def logits(**kw):  # (b, c): a decoder's at its last position
         with torch.no_grad(): return final_logits(_logits(model, rec, x, HookState(num_layers=L, examples=2, hooks=rec, use_mask=True, **kw)))
     full = logits()
+    check_finite(full)
     tol = CLS_ONLY_RTOL[full.dtype in (torch.float32, torch.float64)]
     def same(**kw):
         try: out = logits(**kw)
@@ -391,7 +449,8 @@ def _check_shortcuts(model, rec):
         out = out.view(-1, *full.shape)
         return torch.allclose(out, full.expand_as(out), rtol=tol, atol=tol / 10)
     rec.cls_only = rec.settings['cls_only'] and same(cls_only=True)
-    rec.cls_query = rec.cls_only and rec.settings['cls_query'] and rec.kv is not None and same(cls_only=True, cls_query=True)
+    rec.cls_query = (rec.cls_only and rec.settings['cls_query'] and (rec.kv is not None or rec.causal)
+                     and same(cls_only=True, cls_query=True))
     if not rec.cls_only: rec.handles.pop().remove()  # the `_cls_only_output` hook, attached last
     if not same(cls_only=rec.cls_only, cls_query=rec.cls_query, layers=list(range(L)), alphas=torch.ones(1, device=full.device)):
         raise UnsupportedModelError(f"unsupported model type {model.config.model_type!r}: its integration points do not "

@@ -14,21 +14,22 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 from fastcore.script import call_parse
-from .core import atomic_write, AttattrError, BoolFlag, cli_errors, require_flags, run_cli, write_json_atomic
+from .core import atomic_write, AttattrError, BoolFlag, cli_errors, output_group, require_flags, run_cli, write_json_atomic
 from .data import MAX_SEQ_LENGTH, batches, featurize_task, get_processor
 from .hooks import hook_model, hooked_forward, HookState, num_layers_heads, params_requiring_grad, RECORD_ATTR, unhook
 from .models import load_cli_model
 from .inference import EVAL_BATCH_SIZE, SEED, evaluate_features, pad_token_id, predict_logits
-from .attribution import attribute
+from .attribution import DEFAULT_METHOD, DEFAULT_TOL, attribute, quadrature as quadrature_rule
 
 # %% auto #0
-__all__ = ['ATTR_SETTINGS', 'TAYLOR_BATCH_SIZE', 'NORM_EPS', 'IMPORTANCE_METHODS', 'DEFAULT_STEP', 'PRUNABLE_FAMILIES', 'WARMUP',
-           'CURVE_FIELDS', 'EFFECTIVENESS_CURVES', 'attr_importance', 'taylor_importance', 'entropy_importance',
-           'confidence_importance', 'random_importance', 'head_importance', 'prune_order', 'prune_mask', 'fractions',
-           'num_pruned', 'pruned_heads', 'heads_per_layer', 'prune_heads', 'pruned_copy', 'latency_ratio',
+__all__ = ['ATTR_SETTINGS', 'TAYLOR_BATCH_SIZE', 'NORM_EPS', 'IMPORTANCE_METHODS', 'DEFAULT_STEP', 'HEAD_COUNT_EPS',
+           'PRUNABLE_FAMILIES', 'WARMUP', 'CURVE_FIELDS', 'EFFECTIVENESS_CURVES', 'BOOTSTRAP_DRAWS', 'CI_LEVEL',
+           'NONINFERIORITY', 'attr_importance', 'taylor_importance', 'entropy_importance', 'confidence_importance',
+           'random_importance', 'head_importance', 'prune_order', 'prune_mask', 'fractions', 'num_pruned',
+           'head_counts', 'pruned_heads', 'heads_per_layer', 'prune_heads', 'pruned_copy', 'latency_ratio',
            'pruning_curves', 'write_curves', 'plot_curves', 'save_figure', 'layer_mask', 'effectiveness_curve',
-           'plot_effectiveness', 'per_example_pruning_curve', 'lm_evaluate', 'lm_attr_importance', 'prune_cli',
-           'attattr_prune']
+           'plot_effectiveness', 'per_example_pruning_curve', 'paired_bootstrap', 'judge', 'compare_curves',
+           'lm_evaluate', 'lm_attr_importance', 'prune_cli', 'attattr_prune']
 
 # %% ../nbs/10_pruning.ipynb #b9288ac5
 ATTR_SETTINGS = dict(n_steps=20, method='riemann_left')  # prune_head_with_attr.py: m = batch_size·num_batch = 20×1 left-Riemann points
@@ -60,17 +61,19 @@ def _progress(it, desc, total, progress): return tqdm(it, desc=desc, total=total
 # %% ../nbs/10_pruning.ipynb #20b3effb
 def attr_importance(model:nn.Module, # a classifier hooked by `attattr.hooks.hook_model`
                     features, # labelled `Features` (the original: the first 200 dev examples)
-                    n_steps:int=ATTR_SETTINGS['n_steps'], # integration points m
-                    method:str=ATTR_SETTINGS['method'], # quadrature rule (the original: left Riemann sum)
+                    n_steps:int|str=ATTR_SETTINGS['n_steps'], # integration points m, or 'auto' (see `attattr.attribution.attribute`)
+                    method:str=ATTR_SETTINGS['method'], # quadrature rule (the original: left Riemann sum; unused with 'auto')
                     internal_batch_size:int|None=None, # points per forward (default: `attattr.attribution.POINT_TOKENS` decides)
                     progress:bool=True, # show a progress bar
+                    **attribute_kwargs, # more `attribute` settings, e.g. `tol` and `max_steps` with n_steps='auto'
                    ) -> torch.Tensor:
     "Attribution head importance (L, H): Σ over examples of each head's largest attribution score for the gold label."
     feats = _examples(features, 'attr importance')
+    if n_steps == 'auto': method = DEFAULT_METHOD  # 'auto' places its own points: the quadrature setting is not used
     imp = torch.zeros(*num_layers_heads(model), dtype=torch.float64)  # (L, H)
     for f in _progress(feats, 'attr importance', len(feats), progress):
         res = attribute(model, f, target=f.label, n_steps=n_steps, method=method,
-                        internal_batch_size=internal_batch_size, return_convergence_delta=False)
+                        internal_batch_size=internal_batch_size, return_convergence_delta=False, **attribute_kwargs)
         imp += res.attributions.flatten(2).max(-1).values.double()  # (L, H): signed max over the n×n matrix
     return imp
 
@@ -137,14 +140,15 @@ def random_importance(model:nn.Module, # a classifier (only its config's sizes a
     "Uniform random head importance (L, H), reproducible with `seed`."
     return torch.rand(*num_layers_heads(model), generator=torch.Generator().manual_seed(int(seed)), dtype=torch.float64)
 
-def head_importance(method:str, # one of `IMPORTANCE_METHODS`
+def head_importance(method:str, # one of `IMPORTANCE_METHODS` (positional: `method=` is attr's quadrature rule)
+                    /,
                     model:nn.Module, # a classifier hooked by `attattr.hooks.hook_model`
                     features, # `Features` the importance is computed on
                     batch_size:int|None=None, # examples per batch (taylor/entropy/confidence); default `TAYLOR_BATCH_SIZE`
                     seed:int=SEED, # seed (random; also seeds torch for the others)
                     faithful:bool=False, # taylor: the original script's Σ-logits objective (else the gold label's cross-entropy)
                     progress:bool=True, # show a progress bar
-                    **kwargs # attr: `n_steps`, `method`, `internal_batch_size` (default `ATTR_SETTINGS`)
+                    **kwargs # attr: `n_steps` (or 'auto'), `method`, `tol`, `internal_batch_size` (default `ATTR_SETTINGS`)
                    ) -> torch.Tensor:
     "Head importance (L, H) by `method`; higher = more important = pruned later."
     if method not in IMPORTANCE_METHODS:
@@ -183,12 +187,25 @@ def fractions(step:float=DEFAULT_STEP) -> list[float]: # distance between two fr
     fr = [round(i * step, 12) for i in range(int(math.floor(1 / step + 1e-9)) + 1)]
     return fr if fr[-1] >= 1 else fr + [1.0]
 
+HEAD_COUNT_EPS = 1e-6  # r·L·H this close below a whole number is that number (5/6·72 = 59.99999999998 → 60, not 59)
+
 def num_pruned(fraction:float, # fraction r of the heads, in [0, 1]
                num_heads:int, # L·H
               ) -> int:
-    "Heads pruned at fraction r: int(r·L·H), truncated as the original."
+    "Heads pruned at fraction r: int(r·L·H), truncated as the original, after forgiving float rounding."
     if not 0 <= fraction <= 1: raise AttattrError(f"fraction must be in [0, 1], got {fraction}")
-    return int(fraction * num_heads)
+    return int(fraction * num_heads + HEAD_COUNT_EPS)
+
+def head_counts(num_heads:int, # L·H
+                step:float=DEFAULT_STEP, # fraction of heads between two points (used when `heads` is None)
+                heads=None, # whole head counts to prune, e.g. [0, 12, 24] or '0,12,24' (overrides `step`)
+               ) -> list[int]:
+    "The head counts a curve is measured at: `heads` checked, or `num_pruned` of each of `fractions(step)`."
+    if heads is None: return [num_pruned(r, num_heads) for r in fractions(step)]
+    try: ks = [int(str(k).strip()) for k in (heads.split(',') if isinstance(heads, str) else heads)]
+    except ValueError: raise AttattrError(f"heads must be whole head counts, comma-separated, got {heads!r}") from None
+    if not ks or any(not 0 <= k <= num_heads for k in ks): raise AttattrError(f"heads must be counts in 0…{num_heads}, got {heads!r}")
+    return ks
 
 # %% ../nbs/10_pruning.ipynb #aed611df
 PRUNABLE_FAMILIES = ('bert', 'roberta', 'electra', 'xlm-roberta', 'camembert')  # model types `prune_heads` handles
@@ -308,12 +325,14 @@ def pruning_curves(model:nn.Module, # a classifier hooked by `attattr.hooks.hook
                    latency_features=None, # if given, time the really pruned model on these at every point
                    latency_methods:list|None=None, # methods whose pruned models are timed (default all)
                    progress:bool=True, # show a progress bar
+                   heads=None, # whole head counts to prune (overrides `step`; see `head_counts`)
                   ) -> list[dict]:
     "Metric and loss (and latency) as heads are masked from the least to the most important, for every method."
-    fr, feats = fractions(step), _examples(features, 'pruning curves')
+    feats = _examples(features, 'pruning curves')
     if metric not in ('acc', 'mcc'): raise AttattrError(f"unsupported metric {metric!r} for head pruning; expected 'acc' or 'mcc'")
     if not importances: raise AttattrError("pruning curves: no importance given")
     L, H = num_layers_heads(model)
+    ks = head_counts(L * H, step, heads)
     imps = {}
     for name, imp in importances.items():
         imps[str(name)] = torch.as_tensor(np.asarray(imp, dtype=np.float64))
@@ -322,10 +341,10 @@ def pruning_curves(model:nn.Module, # a classifier hooked by `attattr.hooks.hook
     if latency_features is not None: latency_features = _examples(latency_features, 'latency', need_labels=False)
     timed = set(imps if latency_methods is None else latency_methods) if latency_features else set()
     rows, seen = [], {}  # seen: evaluations by mask (r = 0 and r = 1 are the same for every method)
-    bar = tqdm(total=len(imps) * len(fr), desc='pruning curves', disable=not progress, leave=False)
+    bar = tqdm(total=len(imps) * len(ks), desc='pruning curves', disable=not progress, leave=False)
+    fr = fractions(step) if heads is None else [round(k / (L * H), 12) for k in ks]
     for name, imp in imps.items():
-        for r in fr:
-            k = num_pruned(r, L * H)
+        for r, k in zip(fr, ks):
             mask = prune_mask(imp, k)
             key = mask.numpy().tobytes()
             if key not in seen: seen[key] = evaluate_features(model, feats, metric, mask, batch_size)
@@ -401,8 +420,8 @@ def effectiveness_curve(model:nn.Module, # a classifier hooked by `attattr.hooks
     L, H = num_layers_heads(model)
     ks = list(range(H + 1)) if ks is None else [int(k) for k in ks]
     if not ks or any(not 0 <= k <= H for k in ks): raise AttattrError(f"ks must be heads per layer in 0…{H}, got {ks}")
-    correct = {c: np.zeros(len(ks)) for c in EFFECTIVENESS_CURVES}
-    for f in _progress(feats, 'effectiveness', len(feats), progress):
+    correct = {c: np.zeros((len(ks), len(feats)), bool) for c in EFFECTIVENESS_CURVES}  # (k, N): example right with the mask
+    for j, f in enumerate(_progress(feats, 'effectiveness', len(feats), progress)):
         res = attribute(model, f, target=f.label, n_steps=n_steps, method=method,
                         internal_batch_size=internal_batch_size, return_convergence_delta=False)
         scores = dict(attr=res.attributions.flatten(2).max(-1).values, att=res.attentions.flatten(2).max(-1).values)  # (L, H)
@@ -410,8 +429,9 @@ def effectiveness_curve(model:nn.Module, # a classifier hooked by `attattr.hooks
         distinct = {m.numpy().tobytes(): m for m in masks.values()}  # equal masks are run once
         pred = predict_logits(model, [f] * len(distinct), torch.stack(list(distinct.values()))).argmax(-1)  # one mask per copy
         right = dict(zip(distinct, pred == f.label))
-        for (i, c), m in masks.items(): correct[c][i] += right[m.numpy().tobytes()]
-    return dict(k=ks, n=len(feats), **{c: (correct[c] / len(feats)).tolist() for c in EFFECTIVENESS_CURVES})
+        for (i, c), m in masks.items(): correct[c][i, j] = right[m.numpy().tobytes()]
+    return dict(k=ks, n=len(feats), **{c: correct[c].mean(1).tolist() for c in EFFECTIVENESS_CURVES},
+                correct={c: [''.join('1' if x else '0' for x in row) for row in correct[c]] for c in EFFECTIVENESS_CURVES})  # per k, '1' per example right
 
 def plot_effectiveness(res:dict, # from `effectiveness_curve`
                        ax=None, # matplotlib axes (default: a new figure)
@@ -436,18 +456,65 @@ def per_example_pruning_curve(model:nn.Module, # a classifier hooked by `attattr
                               step:float=DEFAULT_STEP, # fraction of heads pruned between two points
                               batch_size:int=EVAL_BATCH_SIZE, # examples per forward
                               progress:bool=False, # show a progress bar
+                              heads=None, # whole head counts to prune (overrides `step`; see `head_counts`)
                              ) -> dict:
     "Accuracy as each example loses its lowest-scoring heads at the curves' fractions, and which examples stay right."
     feats = _examples(features, 'per-example pruning')
     L, H = num_layers_heads(model)
     s = np.asarray(scores, dtype=np.float64)
     if s.shape not in ((len(feats), L, H), (L, H)): raise AttattrError(f"scores of shape {s.shape}; expected ({len(feats)}, {L}, {H}) or ({L}, {H})")
-    fr = fractions(step)
-    ks, gold = [num_pruned(r, L * H) for r in fr], np.array([f.label for f in feats])
+    ks, gold = head_counts(L * H, step, heads), np.array([f.label for f in feats])
+    fr = fractions(step) if heads is None else [round(k / (L * H), 12) for k in ks]
     ok = np.stack([np.array(evaluate_features(model, feats, head_mask=prune_mask(s, k), batch_size=batch_size)['pred']) == gold
                    for k in _progress(ks, 'per-example pruning', len(ks), progress)])  # (fractions, N)
     return dict(fraction=fr, k=ks, acc=ok.mean(1).tolist(), n=len(feats),
                 correct=[''.join('1' if x else '0' for x in row) for row in ok])  # per fraction, '1' per example predicted right
+
+# %% ../nbs/10_pruning.ipynb #e2c3133d
+BOOTSTRAP_DRAWS = 2000  # resamples of the examples for a paired bootstrap interval
+CI_LEVEL = 0.95  # coverage of the intervals
+NONINFERIORITY = 0.01  # "A at least as good as B": A may be up to 1 accuracy point worse
+
+def paired_bootstrap(a, # (N,) per-example values under A (e.g. 1/0 correct), or (N, P): the mean over P points is compared
+                     b, # the same examples under B, same shape
+                     draws:int=BOOTSTRAP_DRAWS, # resamples
+                     seed:int=SEED, # seed of the resampling
+                     level:float=CI_LEVEL, # interval coverage
+                    ) -> dict:
+    "Mean of a − b over the examples with a paired percentile bootstrap interval: {diff, lo, hi, n}."
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim not in (1, 2) or not len(a): raise AttattrError(f"paired_bootstrap: shapes {a.shape} and {b.shape}; expected the same (N,) or (N, P), N ≥ 1")
+    d = a - b if a.ndim == 1 else (a - b).mean(1)  # (N,) per-example difference
+    boots = d[np.random.default_rng(seed).integers(len(d), size=(int(draws), len(d)))].mean(1)
+    q = 100 * (1 - level) / 2
+    return dict(diff=float(d.mean()), lo=float(np.percentile(boots, q)), hi=float(np.percentile(boots, 100 - q)), n=len(d))
+
+def judge(points:list, # `paired_bootstrap` results at each fixed pruning point (A − B)
+          mean:dict, # `paired_bootstrap` of the mean over the points
+          margin:float=0., # the claim "A ≥ B − margin" (0: "A beats B" must have lo > 0)
+         ) -> str:
+    "'agree', 'mixed', 'disagree' or 'inconclusive' for the claim A ≥ B − `margin` (see above)."
+    sup = lambda r: r['lo'] > -margin if margin == 0 else r['lo'] >= -margin
+    con = lambda r: r['hi'] < -margin
+    ps, pc = any(map(sup, points)), any(map(con, points))
+    if sup(mean) and not pc: return 'agree'
+    if con(mean) and not ps: return 'disagree'
+    return 'mixed' if ps and pc else 'inconclusive'
+
+# %% ../nbs/10_pruning.ipynb #2a0ff86c
+def compare_curves(a:dict, # `per_example_pruning_curve` result of ranking A
+                   b:dict, # the same examples and head counts under ranking B
+                   margin:float=0., # see `judge`
+                   seed:int=SEED, # seed of the resampling
+                  ) -> dict:
+    "Paired bootstrap of A − B at every head count strictly between none and all, and of the mean over them, with the verdict."
+    if a['k'] != b['k'] or a['n'] != b['n']: raise AttattrError(f"compare_curves: different head counts or examples ({a['k']}, n={a['n']} vs {b['k']}, n={b['n']})")
+    inner = [i for i, r in enumerate(a['fraction']) if 0 < r < 1]  # none and all pruned are the same for every ranking
+    ok = lambda c: np.array([[ch == '1' for ch in c['correct'][i]] for i in inner], dtype=float).T  # (N, points)
+    A, B = ok(a), ok(b)
+    points = [dict(k=a['k'][i], **paired_bootstrap(A[:, j], B[:, j], seed=seed)) for j, i in enumerate(inner)]
+    mean = paired_bootstrap(A, B, seed=seed)
+    return dict(points=points, mean=mean, verdict=judge(points, mean, margin), margin=margin)
 
 # %% ../nbs/10_pruning.ipynb #d96c1377
 def lm_evaluate(model:nn.Module, # a causal LM hooked by `attattr.hooks.hook_model` (or hooked here)
@@ -487,6 +554,17 @@ def _methods(method:str) -> list[str]:
         raise AttattrError(f"--method {method!r}: expected one or more of {', '.join(IMPORTANCE_METHODS)}, comma-separated")
     return list(dict.fromkeys(ms))
 
+def _attr_cli_settings(n_steps, default:int, quadrature:str, tol:float) -> dict:
+    "attr importance settings from the CLI's --n_steps ('auto', a count, or None: `default`), --quadrature and --tol, checked."
+    n = default if n_steps in (None, '') else 'auto' if str(n_steps).strip().lower() == 'auto' else None
+    if n is None:
+        try: n = int(str(n_steps))
+        except ValueError: raise AttattrError(f"--n_steps must be a whole number of points or 'auto', got {n_steps!r}") from None
+    if n != 'auto' and n < 1: raise AttattrError(f"--n_steps must be at least 1, got {n}")
+    if n == 'auto': return dict(n_steps='auto', tol=float(tol), internal_batch_size=None)
+    quadrature_rule(quadrature, n)  # checks the rule's name
+    return dict(n_steps=n, method=quadrature, internal_batch_size=None)
+
 def _write_results(imps:dict, rows:list, output_dir, metric:str, title:str) -> list[Path]:
     "Write the original's importance and result files, the curve table and its plot into `output_dir`; return them."
     out = Path(output_dir); out.mkdir(parents=True, exist_ok=True)
@@ -518,7 +596,13 @@ def prune_cli(task_name:str=None, # task key, e.g. mnli, sst-2, snli (see `attat
               seed:int=SEED, # random seed
               importance_split:str='dev', # split of the importance examples (the original: dev)
               eval_split:str='dev', # split the curves are measured on
-              step:float=DEFAULT_STEP, # fraction of heads pruned between two points, in (0, 1]
+              step:float=DEFAULT_STEP, # fraction of heads pruned between two points, in (0, 1]; r·L·H is truncated to whole heads (1/6 of 72: 12, 24, …, 60)
+              heads:str=None, # whole head counts to prune instead of --step, comma-separated (e.g. 0,12,24,36,48,60,72)
+              n_steps:str=None, # attr: integration points, or 'auto' (fewest meeting --tol per example and layer); default --batch_size × --num_batch = 20, the original's
+              quadrature:str=ATTR_SETTINGS['method'], # attr: quadrature rule (default riemann_left, the original's; gauss_legendre with --n_steps 5 reaches 64 left-Riemann points' completeness error at 1/4 of the default's cost)
+              tol:float=DEFAULT_TOL, # attr with --n_steps auto: relative tolerance of the completeness residual and of the scores' change
+              eval_start:int=0, # first example of --eval_split the curves use
+              eval_num:int=None, # number of --eval_split examples from --eval_start (default: all the rest)
               max_seq_length:int=MAX_SEQ_LENGTH, # most tokens per example
               faithful:BoolFlag=True, # the original's quirks: Taylor importance from Σ logits, |·| per position; --faithful false: the gold label's cross-entropy (Michel et al.)
               latency_examples:int=100, # evaluation examples timed at batch 1 on the really pruned model (0: none)
@@ -533,18 +617,22 @@ def prune_cli(task_name:str=None, # task key, e.g. mnli, sst-2, snli (see `attat
         for k, v in dict(num_examples=num_examples, batch_size=batch_size, num_batch=num_batch, eval_batch_size=eval_batch_size).items():
             if int(v) < 1: raise AttattrError(f"--{k} must be at least 1, got {v}")
         if latency_examples < 0: raise AttattrError(f"--latency_examples must be ≥ 0, got {latency_examples}")
+        attr_kw = _attr_cli_settings(n_steps, batch_size * num_batch, quadrature, tol)
+        if eval_start < 0 or (eval_num is not None and eval_num < 1): raise AttattrError(f"--eval_start must be ≥ 0 and --eval_num ≥ 1, got {eval_start} and {eval_num}")
         proc = get_processor(task_name)
         if proc.is_regression: raise AttattrError(f"task {task_name!r} is a regression task; head pruning needs class labels")
         m, tok = load_cli_model(model, bert_model=bert_model, num_labels=len(proc.labels), device=device, prog='attattr-prune')
         imp_feats = featurize_task(task_name, data_dir, tok, importance_split, max_seq_length, limit=num_examples)
-        eval_feats = featurize_task(task_name, data_dir, tok, eval_split, max_seq_length)
+        ks = head_counts(math.prod(num_layers_heads(m)), step, heads)  # checked before any work
+        eval_feats = featurize_task(task_name, data_dir, tok, eval_split, max_seq_length,
+                                    limit=None if eval_num is None else eval_start + eval_num)[eval_start:]
         _examples(imp_feats, f"--importance_split {importance_split!r}", need_labels='attr' in methods or (not faithful and 'taylor' in methods))
         _examples(eval_feats, f"--eval_split {eval_split!r}")
         imps = {meth: head_importance(meth, m, imp_feats, batch_size=batch_size, seed=seed, faithful=faithful,
-                                      progress=not quiet, n_steps=batch_size * num_batch) for meth in methods}
+                                      progress=not quiet, **attr_kw) for meth in methods}
         rows = pruning_curves(m, eval_feats, imps, step=step, batch_size=eval_batch_size, metric=proc.metric, progress=not quiet,
-                              latency_features=eval_feats[:latency_examples] if latency_examples else None)
-        files = _write_results(imps, rows, output_dir, proc.metric, f"{task_name} {eval_split} ({len(eval_feats)} examples)")
+                              latency_features=eval_feats[:latency_examples] if latency_examples else None, heads=ks)
+        with output_group(): files = _write_results(imps, rows, output_dir, proc.metric, f"{task_name} {eval_split} ({len(eval_feats)} examples)")
     for p in files: print(p)
     return files
 

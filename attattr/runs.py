@@ -6,7 +6,7 @@ Docs: https://attattr.github.io/attattr/runs.html.md"""
 
 # %% ../nbs/08_runs.ipynb #e007af30
 from __future__ import annotations
-import hashlib, inspect, json, os, sys
+import hashlib, inspect, json, os, re, sys
 from pathlib import Path
 import torch
 from torch import nn
@@ -14,7 +14,7 @@ from fastcore.script import call_parse
 from safetensors import safe_open
 from safetensors.torch import save as st_save
 from tqdm.auto import tqdm
-from .core import AttattrError, _exists, atomic_write, cli_errors, require_flags, run_cli, write_json_atomic
+from .core import AttattrError, LOCK_FILE, _exists, atomic_write, cli_errors, console, folder_lock, output_group, require_flags, write_json_atomic
 from .data import MAX_SEQ_LENGTH, collate, featurize, get_processor
 from .formats import tokens_record, write_layers_json, write_tokens_json
 from .hooks import HookState, hook_record, hooked_forward, num_layers_heads
@@ -25,8 +25,9 @@ from .attribution import Attribution, FAITHFUL, attribute, quadrature, save_orig
 # %% auto #0
 __all__ = ['ORIGINAL_BATCH_SIZE', 'EXAMPLES_PER_CALL', 'SHARD_SIZE', 'RUN_FILE', 'SHARD_DIR', 'TARGETS', 'TOKENS_EXAMPLES',
            'TOKENS_BATCH_SIZE', 'index_path', 'read_index', 'split_index', 'rank_world', 'model_fingerprint',
-           'attribute_split', 'iter_split_results', 'load_split_results', 'read_prompts', 'prompt_record',
-           'attribute_prompts', 'tokens_and_preds', 'attr_cli', 'attattr_attr', 'tokens_cli', 'attattr_tokens']
+           'example_fingerprint', 'attribute_split', 'iter_split_results', 'load_split_results', 'read_prompts',
+           'prompt_record', 'attribute_prompts', 'tokens_and_preds', 'cli_steps', 'cli_target', 'attr_cli',
+           'attattr_attr', 'tokens_cli', 'attattr_tokens']
 
 # %% ../nbs/08_runs.ipynb #247c9e41
 ORIGINAL_BATCH_SIZE = 16  # generate_attrscore.py's --batch_size (points per forward); m = 16 × --num_batch 4
@@ -148,8 +149,48 @@ def _write_shard(out:Path, rank:int, buf:list):
     buf.clear()
 
 # %% ../nbs/08_runs.ipynb #7a6706b6
+def example_fingerprint(ex) -> str:
+    "A short hash of an example's texts and label: a resumed run tells an edited example from the one it attributed."
+    return hashlib.sha1(json.dumps([ex.text_a, ex.text_b, ex.label]).encode()).hexdigest()[:16]
+
+def _dedupe_index(path:Path, recs:list[dict]) -> list[dict]:
+    "`recs` with one record per example (the last), the index file rewritten atomically if it held duplicates."
+    last = {r['index']: r for r in recs}
+    if len(last) == len(recs): return recs
+    keep = [r for k, r in enumerate(recs) if last[r['index']] is r]
+    with atomic_write(path) as f: f.write(''.join(json.dumps(r) + '\n' for r in keep))
+    return keep
+
+def _check_unchanged(out:Path, done:dict, guids:list, fps:list|None):
+    "Refuse to resume if an attributed example is another one now, or its text changed."
+    for i, x in done.items():
+        if i >= len(guids): continue
+        if x['guid'] != guids[i]:
+            raise AttattrError(f"{out}: example {i} was {x['guid']!r} and is now {guids[i]!r}: the data changed; use another output_dir")
+        if fps is not None and x.get('fp') is not None and x['fp'] != fps[i]:
+            raise AttattrError(f"{out}: example {i} ({guids[i]!r}) changed since it was attributed (its text or label differs): "
+                               "the data changed; use another output_dir")
+
+def _resume(out:Path, r:int, ws:int, settings:dict, guids:list, fps:list|None, dist) -> dict:
+    "Check the folder's settings, repair this rank's index and shards, and return the examples already done."
+    if (out/RUN_FILE).exists():
+        old = json.loads((out/RUN_FILE).read_text())
+        if diff := [k for k in settings if old.get(k) != settings[k]]:
+            raise AttattrError(f"{out/RUN_FILE}: the folder holds a run with other settings ({diff[0]}: {old.get(diff[0])!r}, "
+                               f"asked {settings[diff[0]]!r}); use another output_dir")
+    (out/SHARD_DIR).mkdir(parents=True, exist_ok=True)
+    if (r == 0 or not dist) and not (out/RUN_FILE).exists(): write_json_atomic(settings, out/RUN_FILE, indent=1)
+    mine = _dedupe_index(index_path(out, r), read_index(index_path(out, r), repair=True))
+    _cleanup(out, r, mine, ws)
+    if dist: dist.barrier()  # every rank has repaired its index before any rank reads the others
+    done = {x['index']: x for x in mine}
+    for p in out.glob('index-r*.jsonl'):
+        if p != index_path(out, r): done.update({x['index']: x for x in read_index(p, strict=False)})
+    _check_unchanged(out, done, guids, fps)
+    return done
+
 def _sharded_run(model, out:Path, settings:dict, guids:list, start:int, num_examples:int|None, rank, world_size,
-                 shard_size:int, progress:bool, desc:str, examples_per_call, prepare, attribute_batch) -> dict:
+                 shard_size:int, progress:bool, desc:str, examples_per_call, prepare, attribute_batch, fps:list|None=None) -> dict:
     "The resumable, sharded loop of a run: the examples `start..` of `guids` not yet in `out`, `attribute_batch(indices)` at a time."
     r, ws = rank_world(rank, world_size)
     if shard_size < 1: raise AttattrError(f"shard_size must be at least 1, got {shard_size}")
@@ -159,39 +200,25 @@ def _sharded_run(model, out:Path, settings:dict, guids:list, start:int, num_exam
     if num_examples is not None and num_examples < 0: raise AttattrError(f"num_examples must be ≥ 0, got {num_examples}")
     end = len(guids) if num_examples is None else min(len(guids), start + num_examples)
     settings = json.loads(json.dumps(settings))
-    if (out/RUN_FILE).exists():
-        old = json.loads((out/RUN_FILE).read_text())
-        if diff := [k for k in settings if old.get(k) != settings[k]]:
-            raise AttattrError(f"{out/RUN_FILE}: the folder holds a run with other settings ({diff[0]}: {old.get(diff[0])!r}, "
-                               f"asked {settings[diff[0]]!r}); use another output_dir")
     dist = _dist(ws)
-    (out/SHARD_DIR).mkdir(parents=True, exist_ok=True)
-    if (r == 0 or not dist) and not (out/RUN_FILE).exists(): write_json_atomic(settings, out/RUN_FILE, indent=1)
-    mine = read_index(index_path(out, r), repair=True)
-    _cleanup(out, r, mine, ws)
-    if dist: dist.barrier()  # every rank has repaired its index before any rank reads the others
-    done = {x['index']: x for x in mine}
-    for p in out.glob('index-r*.jsonl'):
-        if p != index_path(out, r): done.update({x['index']: x for x in read_index(p, strict=False)})
-    for i, x in done.items():
-        if i < len(guids) and x['guid'] != guids[i]:
-            raise AttattrError(f"{out}: example {i} was {x['guid']!r} and is now {guids[i]!r}: the data changed; use another output_dir")
-    share = [i for i in range(start, end) if i % ws == r]
-    todo = [i for i in share if i not in done]
-    lengths = prepare(todo)  # the front end reads what is still to do: {index: tokens}
-    if k > 1: todo = sorted(todo, key=lengths.__getitem__)  # k examples of similar length per call: little padding
-    buf = []
-    bar = tqdm(total=len(share), initial=len(share) - len(todo), disable=not progress, position=r,
-               desc=desc + (f" rank {r}/{ws}" if ws > 1 else ''), unit='ex')
-    try:
-        for s in range(0, len(todo), k):
-            for rec, tensors in attribute_batch(todo[s:s + k]):
-                buf.append((rec, tensors))
-                if len(buf) >= shard_size: _write_shard(out, r, buf)
-                bar.update()
-    finally:
-        _write_shard(out, r, buf)  # also on Ctrl-C or an error: what is finished is kept
-        bar.close()
+    with folder_lock(out, f"{LOCK_FILE}-r{r}"):  # one writer per rank: a second process on the folder stops here
+        done = _resume(out, r, ws, settings, guids, fps, dist)
+        share = [i for i in range(start, end) if i % ws == r]
+        todo = [i for i in share if i not in done]
+        lengths = prepare(todo)  # the front end reads what is still to do: {index: tokens}
+        if k > 1: todo = sorted(todo, key=lengths.__getitem__)  # k examples of similar length per call: little padding
+        buf = []
+        bar = tqdm(total=len(share), initial=len(share) - len(todo), disable=not progress, position=r,
+                   desc=desc + (f" rank {r}/{ws}" if ws > 1 else ''), unit='ex')
+        try:
+            for s in range(0, len(todo), k):
+                for rec, tensors in attribute_batch(todo[s:s + k]):
+                    buf.append((rec if fps is None else dict(rec, fp=fps[rec['index']]), tensors))
+                    if len(buf) >= shard_size: _write_shard(out, r, buf)
+                    bar.update()
+        finally:
+            _write_shard(out, r, buf)  # also on Ctrl-C or an error: what is finished is kept
+            bar.close()
     if dist: dist.barrier()
     return dict(output_dir=str(out), rank=r, world_size=ws, examples=len(share), resumed=len(share) - len(todo), attributed=len(todo))
 
@@ -199,6 +226,7 @@ def _tensors(res:Attribution, save_attentions:bool) -> dict:
     "What a shard keeps of one result."
     return dict(attributions=res.attributions, attentions=res.attentions if save_attentions else None,
                 logits=res.logits, delta=res.delta, f_baseline=res.f_baseline)
+
 
 
 # %% ../nbs/08_runs.ipynb #90d66650
@@ -243,7 +271,8 @@ def attribute_split(model:nn.Module, # a hooked classifier (`attattr.models.load
                        delta=None if res.delta is None else res.delta.tolist(), logits=res.logits.tolist())
             yield rec, _tensors(res, save_attentions)
     return _sharded_run(model, Path(output_dir), settings, [e.guid for e in exs], start, num_examples, rank, world_size,
-                        shard_size, progress, f"{proc.name} {split}", examples_per_call, prepare, attribute_batch)
+                        shard_size, progress, f"{proc.name} {split}", examples_per_call, prepare, attribute_batch,
+                        [example_fingerprint(e) for e in exs])
 
 # %% ../nbs/08_runs.ipynb #497f8a93
 def iter_split_results(output_dir, # a folder written by `attribute_split`
@@ -371,6 +400,34 @@ def _check_index(proc, data_dir, split, example_index):
     return exs[example_index]
 
 # %% ../nbs/08_runs.ipynb #1d18ba99
+def cli_steps(n_steps:str|None, # --n_steps as typed: a whole number ≥ 1, 'auto', or None
+              tol:float|None, # --tol (only with 'auto')
+              default:int, # the number of points when n_steps is None
+              method:str|None=None, # --method (None: the original's, `FAITHFUL`; not with 'auto', which places its own points)
+             ) -> dict: # `attribute` settings: n_steps and method, or n_steps='auto' (and tol)
+    "The `attribute` settings that `--n_steps`, `--tol` and `--method` ask for, or an `AttattrError` naming the bad value."
+    if n_steps is not None and str(n_steps).strip().lower() == 'auto':
+        if tol is not None and not 0 < tol < 1: raise AttattrError(f"--tol: expected a value in (0, 1), got {tol}")
+        if method is not None: raise AttattrError(f"--method {method}: --n_steps auto places its own points; leave --method out")
+        return dict(n_steps='auto') | ({} if tol is None else dict(tol=tol))
+    if tol is not None: raise AttattrError("--tol needs --n_steps auto")
+    if n_steps is not None and (not re.fullmatch(r'\s*\d+\s*', str(n_steps)) or int(n_steps) < 1):
+        raise AttattrError(f"--n_steps: expected a whole number ≥ 1 or auto, got {n_steps!r}")
+    m, method = default if n_steps is None else int(n_steps), method or FAITHFUL['method']
+    quadrature(method, m)  # checks the method and the number of points
+    return dict(n_steps=m, method=method)
+
+def cli_target(target:str, # --target as typed
+               labels:list|None, # the task's class names (None: a regression task)
+              ):
+    "`--target` as 'pred', 'gold', a label name or a class id (an int), or an `AttattrError` naming the choices."
+    t = str(target).strip()
+    if t in TARGETS or (labels and t in labels): return t
+    n = len(labels) if labels else 1
+    if re.fullmatch(r'\d+', t) and int(t) < n: return int(t)
+    raise AttattrError(f"--target {target!r}: expected pred, gold, a class id 0..{n - 1}" + (f" or a label {list(labels)}" if labels else ''))
+
+# %% ../nbs/08_runs.ipynb #a0cc1163
 @call_parse
 def attr_cli(task_name:str=None, # task key: mnli, sst-2, rte, ... (see attattr.data.PROCESSORS)
              prompt:str=None, # a causal LM's prompt, instead of --task_name/--data_dir: its next token is explained
@@ -380,19 +437,20 @@ def attr_cli(task_name:str=None, # task key: mnli, sst-2, rte, ... (see attattr.
              model_file:str=None, # the original's name for --model
              bert_model:str=None, # base model folder (tokenizer/config for a bare state dict); a hub name is ignored
              output_dir:str=None, # where to write
-             example_index:int=None, # the dev example to explain (single-example mode; default 5, the original's); with --prompt, the files' index (default 0)
+             example_index:int=None, # the dev example to explain (single-example mode; default 5, the original generate_attrscore.py's; attattr-demo shows example 4); with --prompt, the files' index (default 0)
              get_att_attr:bool=False, # write attr_zero_base_exp{i}.json (attribution scores)
              get_att_score:bool=False, # write att_score_zero_base_exp{i}.json (attention probabilities)
              batch_size:int=ORIGINAL_BATCH_SIZE, # the original's points per forward: m = batch_size × num_batch
              num_batch:int=FAITHFUL['n_steps'] // ORIGINAL_BATCH_SIZE, # the original's forwards per layer
              max_seq_length:int=MAX_SEQ_LENGTH, # most tokens per example
-             method:str=FAITHFUL['method'], # quadrature rule: riemann_left (the original), riemann_right, riemann_mid, riemann_trapezoid, gauss_legendre
-             n_steps:int=None, # integration points m (default batch_size × num_batch)
+             method:str=None, # quadrature rule: riemann_left, riemann_right, riemann_mid, riemann_trapezoid, gauss_legendre; the default, 64 left-Riemann points, is the original's, so its files are reproduced (attattr-demo and `attribute` use 20 Gauss–Legendre points: as accurate, a third of the work)
+             n_steps:str=None, # integration points m: a whole number ≥ 1 (default batch_size × num_batch), or auto: per example and layer the fewest that meet --tol
+             tol:float=None, # with --n_steps auto: relative tolerance of the completeness residual and of the scores' change (default attattr.attribution.DEFAULT_TOL)
              internal_batch_size:int=None, # points per forward of all layers (default: attattr.attribution.POINT_TOKENS decides)
-             target:str='pred', # class attributed: pred (the original), gold, or a class id; a regression task (sts-b): its score; with --prompt: a token (default the top one)
+             target:str='pred', # class attributed: pred (the original), gold, a class id or a label name; a regression task (sts-b): its score; with --prompt: a token (default the top one)
              contrast:str=None, # with --prompt: a second token; F is the target's output minus this one's
              split:str='dev', # the split: dev, train, dev_mismatched, ...
-             all_examples:bool=False, # dataset mode: attribute every example of the split into shards
+             all_examples:bool=False, # dataset mode: attribute every example of the split into output_dir: run.json (the settings), index-r{rank}.jsonl (one record per example), shards/*.safetensors (its tensors); read them with attattr.runs.load_split_results or iter_split_results; a rerun resumes
              num_examples:int=None, # dataset mode: attribute this many examples from --start
              start:int=0, # dataset mode: first example index
              shard_size:int=SHARD_SIZE, # dataset mode: examples per shard file
@@ -406,13 +464,12 @@ def attr_cli(task_name:str=None, # task key: mnli, sst-2, rte, ... (see attattr.
         if prompt is not None or prompts_file is not None:  # a causal LM's next token
             if prompt is not None and prompts_file is not None: raise AttattrError("give --prompt or --prompts_file, not both")
             require_flags(dict(model=model or model_file, output_dir=output_dir), dict(model='model_file'))
-            m = n_steps or batch_size * num_batch
-            quadrature(method, m)
+            steps = cli_steps(n_steps, tol, batch_size * num_batch, method)
             if prompts_file is not None: read_prompts(prompts_file)  # the prompts are readable before the model is loaded
             mod, tok = load_cli_model(model, model_file, bert_model, None, device, prog='attattr-attr')
             flag = '--prompt' if prompt is not None else '--prompts_file'
             if not mod.attattr.causal: raise AttattrError(f"{flag} needs a causal language model; {model or model_file} is a {type(mod).__name__}")
-            kw = dict(n_steps=m, method=method, internal_batch_size=internal_batch_size, autocast_dtype=torch.bfloat16 if bf16 else None)
+            kw = dict(steps, internal_batch_size=internal_batch_size, autocast_dtype=torch.bfloat16 if bf16 else None)
             if prompts_file is not None:
                 s = attribute_prompts(mod, tok, prompts_file, output_dir, start, num_examples, save_attentions=get_att_score,
                                       shard_size=shard_size, progress=not quiet, examples_per_call=examples_per_call, **kw)
@@ -422,8 +479,9 @@ def attr_cli(task_name:str=None, # task key: mnli, sst-2, rte, ... (see attattr.
             ids = tok(prompt, return_tensors='pt')['input_ids'][0]  # (n,), the tokenizer's special tokens (BOS) included
             res = attribute(mod, dict(input_ids=ids), target=None if target == 'pred' else target, contrast=contrast, tokenizer=tok, **kw)
             i = 0 if example_index is None else example_index
-            files = save_original(res, output_dir, i, True, get_att_score)
-            files.append(Path(output_dir)/f"tokens_and_pred_exp{i}.json"); write_tokens_json([prompt_record(res, tok, i)], files[-1])
+            with output_group():  # all the files or none
+                files = save_original(res, output_dir, i, True, get_att_score)
+                files.append(Path(output_dir)/f"tokens_and_pred_exp{i}.json"); write_tokens_json([prompt_record(res, tok, i)], files[-1])
             for p in files: print(p)
             print(f"next token {tok.convert_ids_to_tokens(res.target)!r}: F = {res.f_input:.4f}, max |completeness residual| "
                   f"{res.delta.abs().max():.2e}", file=sys.stderr)
@@ -437,14 +495,14 @@ def attr_cli(task_name:str=None, # task key: mnli, sst-2, rte, ... (see attattr.
         if not dataset and not (get_att_attr or get_att_score):
             raise AttattrError("nothing to write: pass --get_att_attr and/or --get_att_score (or --all_examples/--num_examples)")
         if batch_size < 1 or num_batch < 1: raise AttattrError(f"--batch_size and --num_batch must be ≥ 1, got {batch_size} and {num_batch}")
-        tgt = int(target) if target.lstrip('-').isdigit() else target
-        if proc.is_regression and tgt not in ('pred', 0):
+        if proc.is_regression and str(target).strip() not in ('pred', '0'):
             raise AttattrError(f"--target {target}: task {proc.name!r} is a regression task; its one output, the score, is attributed (--target pred)")
-        m = n_steps or batch_size * num_batch
-        quadrature(method, m)  # checks the method and the number of points
+        tgt = 'pred' if proc.is_regression else cli_target(target, proc.labels)
+        steps = cli_steps(n_steps, tol, batch_size * num_batch, method)
         ex = proc.get_examples(data_dir, split, limit=1) if dataset else _check_index(proc, data_dir, split, example_index)
         mod, tok = load_cli_model(model, model_file, bert_model, 1 if proc.is_regression else len(proc.labels), device, prog='attattr-attr')
-        kw = dict(n_steps=m, method=method, internal_batch_size=internal_batch_size, autocast_dtype=torch.bfloat16 if bf16 else None)
+        kw = dict(steps, internal_batch_size=internal_batch_size, autocast_dtype=torch.bfloat16 if bf16 else None)
+        if isinstance(tgt, str) and tgt not in TARGETS: tgt = _labels(mod, proc).index(tgt)  # a label name: its id in the model
         if proc.is_regression: kw['output'] = 'logit'  # the score itself (a softmax over one output is constant)
         if dataset:
             s = attribute_split(mod, tok, proc.name, data_dir, output_dir, split, start, None if all_examples else num_examples,
@@ -465,23 +523,24 @@ def attr_cli(task_name:str=None, # task key: mnli, sst-2, rte, ... (see attattr.
             print(path); return 0
         tgt = f.label if tgt == 'gold' else None if tgt == 'pred' else tgt
         res = attribute(mod, f, target=tgt, **kw)
-        for p in save_original(res, output_dir, example_index, get_att_attr, get_att_score): print(p)
+        with output_group(): files = save_original(res, output_dir, example_index, get_att_attr, get_att_score)  # all or none
+        for p in files: print(p)
         print(f"example {example_index}: predicted {labels[res.pred_label] if labels else float(res.logits[0])} "
               f"(gold {ex.label}), max |completeness residual| {res.delta.abs().max():.2e}", file=sys.stderr)
     return 0
 
 def attattr_attr() -> int: # exit status
-    "Console script `attattr-attr`: `attr_cli` with the original's flag spellings accepted."
-    return run_cli(attr_cli, 'attattr-attr')
+    "Console script `attattr-attr` (`attattr.core.console`)."
+    return console('attattr-attr')
 
-# %% ../nbs/08_runs.ipynb #55032777
+# %% ../nbs/08_runs.ipynb #45fb23a0
 @call_parse
-def tokens_cli(task_name:str=None, # task key: mnli, sst-2, ...
-               data_dir:str=None, # folder with the task's TSV files
+def tokens_cli(task_name:str=None, # required: task key, mnli, sst-2, ...
+               data_dir:str=None, # required: folder with the task's TSV files
                model:str=None, # fine-tuned classifier: Hugging Face folder or original state dict
                model_file:str=None, # the original's name for --model
                bert_model:str=None, # base model folder (tokenizer/config for a bare state dict); a hub name is ignored
-               output_dir:str=None, # where to write tokens_and_pred_{N}.json
+               output_dir:str=None, # required: where to write tokens_and_pred_{N}.json
                num_examples:int=TOKENS_EXAMPLES, # the first N examples of the split
                split:str='dev', # the split
                max_seq_length:int=MAX_SEQ_LENGTH, # most tokens per example
@@ -504,5 +563,5 @@ def tokens_cli(task_name:str=None, # task key: mnli, sst-2, ...
     return 0
 
 def attattr_tokens() -> int: # exit status
-    "Console script `attattr-tokens`: `tokens_cli` with the original's flag spellings accepted."
-    return run_cli(tokens_cli, 'attattr-tokens')
+    "Console script `attattr-tokens` (`attattr.core.console`)."
+    return console('attattr-tokens')

@@ -20,15 +20,15 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.patches import FancyArrowPatch
 from networkx.algorithms.flow import build_residual_network, shortest_augmenting_path
 from fastcore.script import call_parse
-from .core import atomic_write, AttattrError, BoolFlag, require_flags, run_cli
-from .formats import read_layers_json, read_tokens_json
+from .core import atomic_write, AttattrError, BoolFlag, console, output_group, require_flags
+from .formats import example_index_of, read_layers_json, read_tokens_json
 
 # %% auto #0
 __all__ = ['THRESHOLD', 'CLS', 'NORMS', 'OUT', 'OPEN', 'FIXED', 'START_BELOW_TOP', 'CLS_START_BELOW_TOP', 'FONT_SIZE', 'BOX_PAD',
            'LINE_HEIGHT', 'COL_GAP', 'ROW_INCH', 'MIN_ROWS', 'MIN_ASPECT', 'MARGINS_INCH', 'COLORBAR_INCH',
            'EDGE_WIDTH', 'EDGE_COLOR_FLOOR', 'NODE_COLORS', 'POINTS_PER_INCH', 'SUBSCRIPTS', 'DPI', 'FIGURE_FORMATS',
-           'RESIDUAL', 'EXAMPLE_INDEX', 'layer_scores', 'normalise_scores', 'top_token', 'build_tree', 'draw_tree',
-           'check_formats', 'save_tree', 'attention_rollout', 'attention_flow', 'spearman', 'attribution_importance',
+           'RESIDUAL', 'layer_scores', 'normalise_scores', 'top_token', 'build_tree', 'draw_tree', 'check_formats',
+           'save_tree', 'attention_rollout', 'attention_flow', 'spearman', 'attribution_importance',
            'compare_importance', 'tree_cli', 'attattr_tree']
 
 # %% ../nbs/09_tree.ipynb #9ed854bc
@@ -345,13 +345,11 @@ def compare_importance(attr, # (L, H, n, n) attributions
     return r
 
 # %% ../nbs/09_tree.ipynb #e20cca24
-EXAMPLE_INDEX = 128  # the original's default `--example_index`
-
 @call_parse
-def tree_cli(attr_file:str=None, # attribution scores: one JSON line per layer, [H][n][n] (`attattr-attr`'s output)
-             tokens_file:str=None, # JSON list of {"index","tokens","pred","golden","pred_logits"} (`attattr-tokens`'s)
-             example_index:int=EXAMPLE_INDEX, # the "index" of the example's record in `tokens_file`
-             threshold:float=THRESHOLD, # τ: normalised attributions above it are connections
+def tree_cli(attr_file:str=None, # required: attribution scores, one JSON line per layer, [H][n][n] (`attattr-attr --get_att_attr`'s output)
+             tokens_file:str=None, # required: JSON list of {"index", "tokens"} records, optionally with "golden", "pred" (`attattr-tokens`'s output)
+             example_index:int=None, # the "index" of the example's record in tokens_file (default: N of attr_file's name …exp{N}.json, else its only record)
+             threshold:float=THRESHOLD, # τ in [0, 1]: normalised attributions above it are connections
              out:str=None, # output path without extension (default: tree_exp{example_index} beside attr_file)
              faithful:BoolFlag=False, # the original attribution_tree.py's tree, quirks included (its state machine, tie order and start layer; see `build_tree`); default: the improved tree
              formats:str=','.join(FIGURE_FORMATS), # comma-separated figure formats; .graphml and .json are always written
@@ -359,21 +357,24 @@ def tree_cli(attr_file:str=None, # attribution scores: one JSON line per layer, 
     "Build, draw and save the attribution tree of one example from the original's attribution and tokens files."
     require_flags(dict(attr_file=attr_file, tokens_file=tokens_file))
     fs = check_formats(formats)
-    if not np.isfinite(threshold): raise AttattrError(f"threshold: expected a finite number, got {threshold}")
+    if not 0 <= threshold <= 1: raise AttattrError(f"--threshold: expected a value in [0, 1], got {threshold}")
     attr = read_layers_json(attr_file)  # (L, H, n, n)
-    recs = [r for r in read_tokens_json(tokens_file) if r['index'] == example_index]
-    if not recs: raise AttattrError(f"{tokens_file}: no record with \"index\": {example_index}")
+    records = read_tokens_json(tokens_file)
+    i = example_index_of(attr_file, records) if example_index is None else example_index
+    recs = [r for r in records if r['index'] == i]
+    if not recs: raise AttattrError(f"{tokens_file}: no record with \"index\": {i}")
     rec,n = recs[0], attr.shape[-1]
     if len(rec['tokens']) != n:
-        raise AttattrError(f"{tokens_file}: record \"index\": {example_index}: field 'tokens' has {len(rec['tokens'])} "
+        raise AttattrError(f"{tokens_file}: record \"index\": {i}: field 'tokens' has {len(rec['tokens'])} "
                            f"tokens, but {attr_file} has attributions over n={n}")
     G = build_tree(attr, rec['tokens'], threshold=threshold, faithful=faithful)
-    G.graph.update(example_index=int(example_index), pred=str(rec['pred']), golden=str(rec['golden']))
-    out = Path(attr_file).with_name(f"tree_exp{example_index}") if out is None else Path(out)
-    files = save_tree(G, out, fs, title=f"example {example_index}: predicted {rec['pred']}, gold {rec['golden']}")
+    G.graph.update(example_index=int(i), pred=str(rec.get('pred')), golden=str(rec.get('golden')))
+    out = Path(attr_file).with_name(f"tree_exp{i}") if out is None else Path(out)
+    sub = ', '.join(f"{k} {rec[f]}" for k, f in (('predicted', 'pred'), ('gold', 'golden')) if rec.get(f) is not None)
+    with output_group(): files = save_tree(G, out, fs, title=f"example {i}" + (f": {sub}" if sub else ''))
     for p in files: print(p)
     return files
 
 def attattr_tree():
     "Console script `attattr-tree`."
-    run_cli(tree_cli, 'attattr-tree')
+    return console('attattr-tree')

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 from fastcore.basics import patch
 from fastcore.script import call_parse
-from .core import AttattrError, atomic_write, require_flags, run_cli
-from .formats import read_layers_json, read_tokens_json
+from .core import AttattrError, atomic_write, console, require_flags
+from .formats import example_index_of, read_layers_json, read_tokens_json
 from .attribution import Attribution
 from .tree import THRESHOLD, NODE_COLORS, build_tree
 
@@ -481,15 +481,9 @@ def show_html(page:str, # from `viewer_html` or `Attribution.to_html()`
                 f'style="width: 100%; height: {int(height)}px; border: 1px solid #e5e7eb"></iframe></div>')
 
 # %% ../nbs/15_viewer.ipynb #b45450da
-def _example_index(attr_file, records) -> int:
-    "The example index an attribution file's name gives (`…exp{N}.json`), else that of the only record."
-    if m := re.search(r'exp(\d+)\.json$', Path(attr_file).name): return int(m.group(1))
-    if len(records) == 1: return int(records[0]['index'])
-    raise AttattrError(f"--example_index is required: {attr_file} does not name one (…exp{{N}}.json)")
-
 @call_parse
-def view_cli(attr_file:str=None, # attribution scores: one JSON line per layer, [H][n][n] (`attattr-attr --get_att_attr`)
-             tokens_file:str=None, # JSON list of {"index", "tokens", ...} records (`attattr-tokens`)
+def view_cli(attr_file:str=None, # required: attribution scores, one JSON line per layer, [H][n][n] (`attattr-attr --get_att_attr`)
+             tokens_file:str=None, # required: JSON list of {"index", "tokens", ...} records (`attattr-tokens`)
              att_file:str=None, # attention probabilities, same layout (`attattr-attr --get_att_score`), shown beside them
              example_index:int=None, # the "index" of the example's record (default: N of attr_file's name …exp{N}.json)
              out:str=None, # the HTML file to write (default: view_exp{N}.html beside attr_file)
@@ -501,7 +495,7 @@ def view_cli(attr_file:str=None, # attribution scores: one JSON line per layer, 
     if not 0 <= threshold <= 1: raise AttattrError(f"--threshold: expected a value in [0, 1], got {threshold}")
     if top_k < 1: raise AttattrError(f"--top_k: expected ≥ 1, got {top_k}")
     attr, records = read_layers_json(attr_file), read_tokens_json(tokens_file)  # (L, H, n, n)
-    i = _example_index(attr_file, records) if example_index is None else example_index
+    i = example_index_of(attr_file, records) if example_index is None else example_index
     rec = next((r for r in records if r['index'] == i), None)
     if rec is None: raise AttattrError(f"{tokens_file}: no record with \"index\": {i}")
     if len(rec['tokens']) != attr.shape[-1]:
@@ -519,4 +513,4 @@ def view_cli(attr_file:str=None, # attribution scores: one JSON line per layer, 
 
 def attattr_view():
     "Console script `attattr-view`."
-    run_cli(view_cli, 'attattr-view')
+    return console('attattr-view')

@@ -22,9 +22,10 @@ from .tree import THRESHOLD, build_tree, draw_tree, attention_rollout
 # %% auto #0
 __all__ = ['STATIC_ENV', 'ATTR_CMAP', 'ATT_CMAP', 'SUMMARY_CMAP', 'TICK_FONT', 'TICK_FONT_TOKENS', 'PANEL_INCH_PER_TOKEN',
            'PANEL_INCH', 'SUMMARY_STATS', 'SELECT_COLOR', 'STAR_COLOR', 'TREE_INCH_PER_NODE', 'TREE_INCH',
-           'TREE_COLORBAR_INCH', 'WIDGET_DPI', 'OPTION_CHARS', 'TREE_THRESHOLDS', 'has_frontend', 'use_static',
-           'tick_font', 'panel_inch', 'heatmap', 'plot_heads', 'head_summary', 'top_head', 'plot_layer_summary',
-           'plot_example', 'plot_tree', 'Explorer', 'HeadExplorer', 'explore', 'TreeExplorer', 'tree_explorer']
+           'TREE_COLORBAR_INCH', 'FIG_INCH_MAX', 'WIDGET_DPI', 'OPTION_CHARS', 'TREE_THRESHOLDS', 'has_frontend',
+           'use_static', 'tick_font', 'panel_inch', 'heatmap', 'plot_heads', 'head_summary', 'top_head',
+           'plot_layer_summary', 'plot_example', 'plot_tree', 'Explorer', 'HeadExplorer', 'explore', 'TreeExplorer',
+           'tree_explorer']
 
 # %% ../nbs/13_widgets.ipynb #809b7a71
 STATIC_ENV = 'ATTATTR_STATIC'  # environment variable: 1/true/yes makes every explorer return static figures (docs builds)
@@ -217,6 +218,20 @@ def plot_example(res:Attribution, # an attribution result
 TREE_INCH_PER_NODE = 0.75  # width of the tree panel per token in the tree, inches, when drawn next to rollout
 TREE_INCH = (4., 12.)  # ... clipped to these widths
 TREE_COLORBAR_INCH = 0.9  # room between the tree and the rollout for the tree's colour bar
+FIG_INCH_MAX = 10.  # widest tree-plus-rollout figure drawn side by side, inches (a documentation page's column at
+# 100 dpi, where the token labels stay legible); a wider one is stacked, the rollout below the tree
+
+def _tree_rollout_axes(w:float, # width of the tree panel, inches
+                       s:float, # side of the rollout heatmap, inches
+                      ) -> tuple: # (tree axes, the axes kept empty for the tree's colour bar, rollout axes)
+    "Axes for a tree next to attention rollout: side by side when that fits `FIG_INCH_MAX`, else the rollout below."
+    h,wide = max(s + 1.2, 4.), w + TREE_COLORBAR_INCH + s + 2.5
+    if wide <= FIG_INCH_MAX:
+        _,(a,gap,b) = plt.subplots(1, 3, figsize=(wide, h), width_ratios=[w, TREE_COLORBAR_INCH, s], layout='constrained')
+        return a, gap, b
+    fig = plt.figure(figsize=(max(w + TREE_COLORBAR_INCH, s + 2.5), h + s + 1.2), layout='constrained')
+    gs = fig.add_gridspec(2, 2, width_ratios=[w, TREE_COLORBAR_INCH], height_ratios=[h, s + 1.2])
+    return fig.add_subplot(gs[0, 0]), fig.add_subplot(gs[0, 1]), fig.add_subplot(gs[1, :])
 
 def plot_tree(res:Attribution, # an attribution of every layer
               threshold:float=THRESHOLD, # τ: normalised scores above it are connections
@@ -233,8 +248,7 @@ def plot_tree(res:Attribution, # an attribution of every layer
     title = f"attribution tree, τ = {threshold:.2f}" if title is None else title
     if not rollout: return G, [draw_tree(G, title=title)]
     s,w = panel_inch(len(tk)), float(np.clip(TREE_INCH_PER_NODE*len(G), *TREE_INCH))
-    fig,(a,gap,b) = plt.subplots(1, 3, figsize=(w + TREE_COLORBAR_INCH + s + 2.5, max(s + 1.2, 4.)),
-                                 width_ratios=[w, TREE_COLORBAR_INCH, s], layout='constrained')
+    a,gap,b = _tree_rollout_axes(w, s)
     gap.set_axis_off()  # draw_tree puts its colour bar right of its axes, where constrained layout does not look
     draw_tree(G, ax=a, title=title)
     R = attention_rollout(res.attentions)  # (n, n)

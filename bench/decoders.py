@@ -17,6 +17,11 @@ Gauss–Legendre points. Three sections, each printed as a table:
              them, i.e. α·A). forward_func returns the target's probability from the last position's logits
              (`logits_to_keep=1`, the cheapest form of the recipe). Timed alternately in one process, without the
              completeness delta on either side.
+  shortcut   the last layer on the read row alone (`cls_query`: its keys and values from every row, the rest of the layer
+             for the last position only) against the layer on every row (`cls_query=False`, `cls_only` still on), on
+             a Llama-3.2-1B-shaped model at a quarter of its width (`LLAMA_QUARTER`), 128 and 512 tokens, all layers
+             and the last layer alone: CPU time (`time.process_time`) of alternating calls in one process, and the
+             max difference.
   memory     one `attribute` call per configuration, each in a fresh subprocess: its time and peak memory
              (`torch.cuda.max_memory_allocated` on a GPU; on the CPU the peak resident size VmHWM, reset after the model
              was built, weights included), at 128 / 512 / 2,048 tokens, for a Qwen2.5-0.5B-shaped and a Llama-3.2-1B-shaped model
@@ -52,7 +57,7 @@ from attattr.models import load_model
 
 INDUCTION = ROOT/'examples'/'models'/'induction-2l'
 OUTPUT = 'prob'  # F: the target's probability (the paper's, attattr's default)
-SECTIONS = ('reference', 'captum', 'memory')
+SECTIONS = ('reference', 'captum', 'memory', 'shortcut')
 BIG_LAYERS = 4  # layers of the Qwen2.5-0.5B-shaped model of the side-by-side sections
 BIG_TOKENS = dict(reference=64, captum=128)  # its prompt's tokens (random ids) in each section
 BIG_STEPS = dict(reference=[2, 8], captum=[4, 8])  # its point counts in each section
@@ -69,6 +74,11 @@ SHAPES = {
                          rope_parameters=dict(rope_type='llama3', rope_theta=500000.0, factor=32.0, low_freq_factor=1.0,
                                               high_freq_factor=4.0, original_max_position_embeddings=8192)),
 }
+LLAMA_QUARTER = dict(SHAPES['llama-3.2-1b'], hidden_size=512, num_hidden_layers=4, num_attention_heads=8,
+                     num_key_value_heads=2, head_dim=64, intermediate_size=2048, vocab_size=8192)  # the shortcut section:
+# Llama-3.2-1B's proportions (GQA 4:1, head_dim 64, MLP 4× wide, llama3 RoPE) at a quarter of its width, 4 layers
+SHORTCUT_TOKENS = (128, 512)  # the shortcut section's prompt lengths
+SHORTCUT_STEPS = 4  # its integration points
 TINY_SHAPE = dict(model_type='qwen2', hidden_size=64, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
                   intermediate_size=96, vocab_size=512, max_position_embeddings=4096, tie_word_embeddings=True,
                   use_sliding_window=False, rope_parameters=dict(rope_type='default', rope_theta=1e6))  # --quick
@@ -225,6 +235,36 @@ def section_captum(a):
                 (ta, ra), (tc, rc) = r['attattr'], r['captum']
                 print(f"{name:>24} {n:>4} {m:>3} {tc:>9.3f} {ta:>10.3f} {tc / ta:>6.1f}× {rel(ra, rc):>13.1e}", flush=True)
 
+# ----------------------------------------------------------------------------------------------------- shortcut
+def cpu_side_by_side(fns:dict, repeats:int):
+    "{name: (least CPU seconds, result)}: the functions called in turn `repeats` times."
+    runs = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, f in fns.items():
+            t = time.process_time(); r = f(); runs[k].append((time.process_time() - t, r))
+    return {k: min(v, key=lambda t: t[0]) for k, v in runs.items()}
+
+def section_shortcut(a):
+    print("\n(shortcut) a decoder's last layer on the read row alone (cls_query) vs on every row (cls_query=False, cls_only on): "
+          f"CPU seconds, {SHORTCUT_STEPS} Gauss–Legendre points, F = next-token prob")
+    shape = TINY_SHAPE if a.quick else LLAMA_QUARTER
+    base = shaped_model(shape)
+    on, off = hook_model(copy.deepcopy(base)), hook_model(copy.deepcopy(base), cls_query=False)
+    assert on.attattr.cls_query and not off.attattr.cls_query and off.attattr.cls_only
+    print(f"{'model':>24} {'n':>5} {'layers':>7} {'every row s':>12} {'read row s':>11} {'speed-up':>9} {'max rel diff':>13}")
+    for n in ((32, 64) if a.quick else SHORTCUT_TOKENS):
+        ids = random_ids(n, shape['vocab_size'])
+        tgt = attribute(on, dict(input_ids=ids), n_steps=1, layers=[0]).target
+        for layers in (None, [shape['num_hidden_layers'] - 1]):
+            kw = dict(input_ids=ids)
+            fns = {k: (lambda m=m: attribute(m, dict(kw), layers=layers, target=tgt, n_steps=SHORTCUT_STEPS).attributions)
+                   for k, m in (('off', off), ('on', on))}
+            r = cpu_side_by_side(fns, a.repeats)
+            (t0, r0), (t1, r1) = r['off'], r['on']
+            what = 'all' if layers is None else f'last'
+            print(f"{'llama-1b-shaped/4 4L' if not a.quick else 'tiny qwen2 4L':>24} {n:>5} {what:>7} {t0:>12.2f} {t1:>11.2f} "
+                  f"{t0 / t1:>8.2f}× {rel(r1, r0):>13.1e}", flush=True)
+
 # ------------------------------------------------------------------------------------------------------- memory
 def proc_status(key:str) -> float:
     "A size in /proc/self/status (VmRSS: resident now, VmHWM: its peak), in GiB."
@@ -344,6 +384,7 @@ def main(argv=None):
     if 'reference' in sections: section_reference(a)
     if 'captum' in sections: section_captum(a)
     if 'memory' in sections: section_memory(a)
+    if 'shortcut' in sections: section_shortcut(a)
     print(f"\ntotal {time.time() - t0:.0f} s; load average at the end {os.getloadavg()[0]:.1f}")
 
 if __name__ == '__main__': main()

@@ -28,15 +28,16 @@ from attattr.hooks import num_layers_heads
 from attattr.models import load_model
 from attattr.attribution import FAITHFUL, attribute
 from attattr.inference import evaluate_features
-from attattr.pruning import (ATTR_SETTINGS, EFFECTIVENESS_CURVES, effectiveness_curve, fractions,
-                             head_importance, per_example_pruning_curve, pruning_curves, plot_curves,
-                             plot_effectiveness, save_figure)
-from attattr.attack import SST2_MIN_TOKENS, evaluate_attack, filter_patterns, mine_patterns, pattern_table
+from attattr.pruning import (ATTR_SETTINGS, EFFECTIVENESS_CURVES, NONINFERIORITY, compare_curves, effectiveness_curve, fractions,
+                             head_counts, head_importance, judge, paired_bootstrap, per_example_pruning_curve, pruning_curves,
+                             plot_curves, plot_effectiveness, save_figure)
+from attattr.attack import (SST2_MIN_TOKENS, evaluate_attack, filter_patterns, label_lexicon, lexicon_log_odds, mine_patterns,
+                            pattern_table, token_frequencies)
 from attattr.tree import build_tree, compare_importance, save_tree, spearman
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository; relative paths on the command line are taken from here
 PROG = 'reproduce'
-STEPS = ('finetune_rte', 'effectiveness', 'pruning', 'universality', 'triggers', 'trees', 'claims')  # in running order
+STEPS = ('finetune_rte', 'effectiveness', 'pruning', 'pruning_heldout', 'universality', 'triggers', 'trees', 'claims')  # in running order
 TASK_KEYS = ('sst2', 'nli', 'rte')  # the three fine-tuned models (all from the same MiniLM base at --scale small)
 DISPLAY = dict(sst2='SST-2', nli='NLI', rte='RTE', mnli='MNLI')  # task names in tables and titles
 SST2_NAMES = {'0': 'negative', '1': 'positive'}  # SST-2's label strings, for tables
@@ -118,6 +119,12 @@ def _tqdm(it, desc, run, **kw): return tqdm(it, desc=desc, disable=not run.progr
 # ------------------------------------------------------------------------------------------------------------------
 # Per-example head scores (cached, resumable)
 SAVE_EVERY = 10  # examples between two saves of a score cache
+# pruning_heldout: (first example, number) of the dev examples the global rankings are compared on. SST-2: 1,500 dev sentences
+# after the 300 the curves use (no other step of this scale touches them); NLI: the SNLI sample has only its 300 dev pairs.
+HELDOUT = dict(tiny=dict(sst2=(0, None), nli=(0, None)), small=dict(sst2=(300, 1500), nli=(0, None)),
+               paper=dict(sst2=(0, None), nli=(0, None)))
+HELDOUT_METHODS = ('attr', 'taylor')  # the rankings pruning_heldout compares (attribution first); add 'entropy', 'random' at will
+LEXICON_WORDS = 10  # label-lexicon words per class listed in the triggers step
 
 def _settings_name(s:dict) -> str: return f"{s['method']}{s['n_steps']}"
 
@@ -197,6 +204,15 @@ def _majority(tk:Task) -> float|None:
     except (AttattrError, OSError): return None
     return max(labs.count(l) for l in set(labs)) / len(labs) if labs else None
 
+def _effectiveness_paired(res:dict) -> dict:
+    "Accuracy with the top-k heads by attention pruned minus by attribution, per example: paired bootstrap at each 0 < k < H and on the mean."
+    inner = [i for i, k in enumerate(res['k']) if 0 < k < max(res['k'])]
+    ok = lambda c: np.array([[ch == '1' for ch in res['correct'][c][i]] for i in inner], dtype=float).T  # (N, points)
+    a, b = ok('att_top'), ok('attr_top')
+    points = [dict(k=res['k'][i], **paired_bootstrap(a[:, j], b[:, j])) for j, i in enumerate(inner)]
+    mean = paired_bootstrap(a, b)
+    return dict(points=points, mean=mean, verdict=judge(points, mean))
+
 def step_effectiveness(run:Run) -> dict:
     "§4.1 / Fig. 2: per example, prune the top-k or bottom-k heads of every layer by attribution or by attention."
     out = {}
@@ -209,6 +225,7 @@ def step_effectiveness(run:Run) -> dict:
         res['mean_inner'] = {c: _mean([res[c][i] for i in inner]) for c in EFFECTIVENESS_CURVES}  # mean accuracy over 0 < k < H
         res['se_full'] = se(res['attr_top'][0], res['n'])
         res['seconds'] = round(time.time() - t, 1)
+        res['paired'] = _effectiveness_paired(res)
         out[key] = res
         fig = plot_effectiveness(res, title=f"{DISPLAY[key]} dev ({res['n']} examples)")
         save_figure(fig, run.figures/f'effectiveness_{key}.png'); _close(fig)
@@ -283,6 +300,25 @@ def step_pruning(run:Run) -> dict:
         save_figure(fig, run.figures/f'pruning_{key}.png'); _close(fig)
     return dict(tasks=out)
 
+def step_pruning_heldout(run:Run) -> dict:
+    "Fig. 3 judged on unseen examples: each global ranking of the `pruning` step against attribution's, paired, at the published head counts."
+    pr = _load_result(run, 'pruning')
+    if pr is None: raise AttattrError("step pruning_heldout needs results/pruning.json: run --steps pruning first")
+    out = {}
+    for key, (start, n) in HELDOUT[run.scale].items():
+        model, _ = run.model(key)
+        L, H = num_layers_heads(model)
+        feats = run.features(key, 'dev', limit=None if n is None else start + n)[start:]
+        ks = head_counts(L * H)  # int(r·L·H) for r = 0, 0.1, …, 1, fixed before the run
+        imps = {m: np.array(pr['tasks'][key]['importances'][m]) for m in HELDOUT_METHODS}
+        t = time.time()
+        cur = {m: per_example_pruning_curve(model, feats, imp, heads=ks, batch_size=run.cfg['eval_batch_size'], progress=run.progress)
+               for m, imp in imps.items()}
+        out[key] = dict(start=start, n=len(feats), k=ks, L=L, H=H, acc={m: c['acc'] for m, c in cur.items()},
+                        compare={f'attr-{m}': compare_curves(cur['attr'], cur[m], NONINFERIORITY) for m in HELDOUT_METHODS[1:]},
+                        seconds=round(time.time() - t, 1))
+    return dict(tasks=out, margin=NONINFERIORITY)
+
 def _split_half(scores:np.ndarray, n:int, draws:int, rng) -> dict:
     "Pearson/Spearman r between the importance vectors (sums) of two disjoint random sets of `n` examples each."
     ps, ss = [], []
@@ -349,6 +385,26 @@ def _attack_table(rep, labels, chosen:dict) -> list[dict]:
                                      for r in rs]))
     return out
 
+CONTROLS = ('random', 'in_domain', 'lexicon')  # uniform vocabulary pieces; tokens drawn by training-set frequency; the other labels' lexicon words
+
+def _control_verdicts(rep, labels, chosen:dict) -> dict:
+    "Per control: accuracy under it minus under the chosen triggers (per class, and pooled over every class's examples), paired bootstrap; the strongest control and the verdict against it."
+    per = {c: {} for c in CONTROLS}
+    trig, ctl = {}, {c: {} for c in CONTROLS}
+    for i, l in enumerate(labels):
+        if not chosen.get(l): continue
+        m = rep.gold == i
+        trig[l] = np.mean([rep.correct[p]['trigger'][m] for p in chosen[l]], 0)  # (n_l,) per example, mean over the class's triggers
+        for c in CONTROLS:
+            if all(rep.correct[p].get(c) is not None for p in chosen[l]):
+                ctl[c][l] = np.mean([rep.correct[p][c][m] for p in chosen[l]], 0)
+                per[c][l] = paired_bootstrap(ctl[c][l], trig[l])
+    pooled = {c: paired_bootstrap(np.concatenate(list(ctl[c].values())), np.concatenate([trig[l] for l in ctl[c]])) for c in CONTROLS if ctl[c]}
+    acc = {c: float(np.concatenate(list(ctl[c].values())).mean()) for c in pooled}
+    strongest = min(acc, key=acc.get) if acc else None
+    return dict(per_class=per, pooled=pooled, control_acc=acc, trigger_acc=float(np.concatenate(list(trig.values())).mean()) if trig else None,
+                strongest=strongest, verdict=judge(list(per[strongest].values()), pooled[strongest]) if strongest else 'inconclusive')
+
 def step_triggers(run:Run) -> dict:
     "Mine attribution patterns on training data, use them as triggers on dev: accuracy drop against random insertion."
     cfg, out = run.cfg, {}
@@ -377,13 +433,19 @@ def step_triggers(run:Run) -> dict:
         chosen_new = {c: [remap[i] for i in v] for c, v in chosen.items()}
         evals = dict(test=test)
         if key == 'nli' and tk.task != 'mnli': evals['mnli'] = read_examples('mnli', run.mnli_data, 'dev', limit=cfg['attack_examples']['mnli'])
+        train_exs = read_examples(tk.task, tk.data, 'train')  # the controls' statistics: the whole training file, no attribution
+        lex, freq = lexicon_log_odds(train_exs, tok, labels), token_frequencies(train_exs, tok)
         held = {}
         for name, ex in evals.items():
             rep = evaluate_attack(model, tok, ex, labels, [kept[i] for i in idx], faithful=False, control_draws=cfg['control_draws'],
-                                  eval_batch_size=ATTACK_BATCH_SIZE, progress=False)
+                                  eval_batch_size=ATTACK_BATCH_SIZE, progress=False, in_domain=freq, lexicon=lex)
             held[name] = dict(n=len(ex), per_class=_attack_table(rep, labels, chosen_new),
-                              summary=[s for s in rep.summary() if s['group'] == 'all'][0])
-        out[key] = dict(task=tk.task, labels=labels, mined_from=len(train), min_tokens=min_tok, patterns=len(mined),
+                              summary=[s for s in rep.summary() if s['group'] == 'all'][0],
+                              controls=_control_verdicts(rep, labels, chosen_new),
+                              label_check=[{k: r[k] for k in ('pattern', 'trigger', 'alone_pred', 'alone_prob', 'lexicon_label', 'lexicon_score', 'label_bearing')}
+                                           for r in rep.rows if r['group'] == 'all' and r['n_tokens']])
+        out[key] = dict(lexicon={l: w[:LEXICON_WORDS] for l, w in label_lexicon(lex).items()}, train_examples=len(train_exs),
+                        task=tk.task, labels=labels, mined_from=len(train), min_tokens=min_tok, patterns=len(mined),
                         kept=len(filter_patterns(mined, faithful=True)), evaluated=len(kept), mine_seconds=mine_s,
                         attack_seconds=round(time.time() - t, 1),
                         train_acc=_mean([p['target_label'] == p['golden_label'] for p in mined]),
@@ -469,6 +531,11 @@ def _verdict(diff:float, margin:float, want_positive:bool=True) -> str:
     d = diff if want_positive else -diff
     return 'agree' if d > margin else 'disagree' if d < -margin else 'inconclusive'
 
+def _combine(verdicts:list) -> str:
+    "One verdict for a claim from its per-task verdicts: the common one, else 'mixed' when some agree and others do not, else 'inconclusive'."
+    vs = set(verdicts)
+    return vs.pop() if len(vs) == 1 else 'mixed' if 'agree' in vs or 'mixed' in vs else 'disagree' if vs == {'disagree'} else 'inconclusive'
+
 def claim_rows(run:Run) -> list[dict]:
     "One row per paper claim: the paper's statement, what this run measured, and a verdict."
     R = {s: _load_result(run, s) for s in STEPS if s != 'claims'}
@@ -477,7 +544,8 @@ def claim_rows(run:Run) -> list[dict]:
         src, text = next((s, t) for c, s, t in PAPER_CLAIMS if c == cid)
         rows.append(dict(id=cid, paper=text, source='verified' if src == 'V' else 'unverified (from memory)',
                          measured=measured, verdict=verdict, caveat=caveat))
-    pr, ef, un, tr, te = R['pruning'], R['effectiveness'], R['universality'], R['triggers'], R['trees']
+    pr, ef, un, tr, te, ho = R['pruning'], R['effectiveness'], R['universality'], R['triggers'], R['trees'], R['pruning_heldout']
+    ci = lambda d: f"{d['diff']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}]"
     if pr:
         parts, verd = [], []
         for key, t in pr['tasks'].items():
@@ -491,34 +559,44 @@ def claim_rows(run:Run) -> list[dict]:
     if ef:
         parts, verd = [], []
         for key, t in ef['tasks'].items():
-            d = t['mean_inner']['att_top'] - t['mean_inner']['attr_top']
             parts.append(f"{DISPLAY[key]} ({t['n']} dev): mean acc over 0<k<H, top-k by attribution {t['mean_inner']['attr_top']:.3f} vs by attention {t['mean_inner']['att_top']:.3f}")
-            verd.append(_verdict(d, 2 * t['se_full']))
-        add('effectiveness', '; '.join(parts), 'agree' if all(v == 'agree' for v in verd) else 'disagree' if all(v == 'disagree' for v in verd) else 'inconclusive',
+            if pa := t.get('paired'):
+                parts[-1] += f", attention − attribution {ci(pa['mean'])}, above 0 at {sum(p['lo'] > 0 for p in pa['points'])} of {len(pa['points'])} k"
+                verd.append(pa['verdict'])
+        add('effectiveness', '; '.join(parts), _combine(verd) if verd else 'inconclusive',
             "The bottom-k attribution curve is an oracle (gold-label ranking): pruning negative-attribution heads can raise accuracy above the full model's.")
     if pr:
         parts, verd = [], []
-        ci = lambda d: f"{d['diff']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}]"
         for key, t in pr['tasks'].items():
             pe, pd = t['per_example'], t['paired']
+            gg = compare_curves(pe['per_example_gold'], pe['global_attr'])  # judged at each fixed point and on the mean
             g, p, gl, at = (float(np.mean(pe[k]['acc'][1:-1])) for k in ('per_example_gold', 'per_example_pred', 'global_attr', 'per_example_attention'))
             parts.append(f"{DISPLAY[key]} ({t['per_example_n']} dev), mean acc over 10–90% pruned: per-example gold-label attr {g:.3f}, "
                          f"global attr {gl:.3f}, per-example attention {at:.3f}; gold − global {ci(pd['per_example_gold-global_attr'])}; "
                          f"label-free per-example (predicted label) {p:.3f}, − global {ci(pd['per_example_pred-global_attr'])} (95% CIs)")
-            d = pd['per_example_gold-global_attr']
-            verd.append('agree' if d['lo'] > 0 else 'disagree' if d['hi'] < 0 else 'inconclusive')
-        add('effectiveness_per_example', '; '.join(parts), 'agree' if all(v == 'agree' for v in verd) else 'disagree' if all(v == 'disagree' for v in verd) else 'inconclusive',
+            parts[-1] += f"; gold − global at {len(gg['points'])} fixed head counts: {sum(p['lo'] > 0 for p in gg['points'])} above 0, {sum(p['hi'] < 0 for p in gg['points'])} below"
+            verd.append(gg['verdict'])
+        add('effectiveness_per_example', '; '.join(parts), _combine(verd),
             'Tested: each example pruned by its own gold-label attribution keeps more accuracy than the global ranking (paired bootstrap over examples). '
             'That ranking uses the gold label (an oracle: it can beat the full model by removing heads that push against the gold label); '
             'the label-free variant, ranked for the predicted label, gains less, and on NLI its interval includes 0.')
         parts, verd = [], []
-        for key, t in pr['tasks'].items():
-            a, tay = t['summary']['attr']['mean_inner'], t['summary']['taylor']['mean_inner']
-            wins = sum(x > y for x, y in zip(t['summary']['attr']['at'].values(), t['summary']['taylor']['at'].values()))
-            parts.append(f"{DISPLAY[key]} ({t['eval_examples']} dev): mean acc over 10–90% pruned attr {a:.3f} vs Taylor {tay:.3f} (attr higher at {wins} of 11 points); entropy {t['summary']['entropy']['mean_inner']:.3f}, random {t['summary']['random']['mean_inner']:.3f}")
-            verd.append('agree' if a >= tay - se(t['full_acc'], t['eval_examples']) else 'disagree')
-        add('attr_vs_taylor', '; '.join(parts), 'agree' if all(v == 'agree' for v in verd) else 'disagree' if all(v == 'disagree' for v in verd) else 'inconclusive',
-            f"Importance from {next(iter(pr['tasks'].values()))['importance_examples']} training examples per task; the paper's 'accuracy difference' baseline is not run.")
+        for key, t in (ho or {}).get('tasks', {}).items():
+            c = t['compare']['attr-taylor']
+            worst = min(c['points'], key=lambda q: q['diff'])
+            sup = [q['k'] for q in c['points'] if q['lo'] >= -ho['margin']]; con = [q['k'] for q in c['points'] if q['hi'] < -ho['margin']]
+            parts.append(f"{DISPLAY[key]} ({t['n']} {'held-out ' if t['start'] else ''}dev): attr − Taylor, mean over {len(c['points'])} fixed head counts "
+                         f"{ci(c['mean'])}; at {worst['k']} of {t['L'] * t['H']} heads {ci(worst)}; attr within {100 * ho['margin']:.0f} point of Taylor or better at "
+                         f"k = {', '.join(map(str, sup)) or 'none'}; Taylor better by more at k = {', '.join(map(str, con)) or 'none'}; {c['verdict']}")
+            verd.append(c['verdict'])
+        if not verd:  # no held-out step: the old summary, marked unpaired
+            for key, t in pr['tasks'].items():
+                a, tay = t['summary']['attr']['mean_inner'], t['summary']['taylor']['mean_inner']
+                parts.append(f"{DISPLAY[key]} ({t['eval_examples']} dev): mean acc over 10–90% pruned attr {a:.3f} vs Taylor {tay:.3f} (no paired interval: run pruning_heldout)")
+        add('attr_vs_taylor', '; '.join(parts), _combine(verd) if verd else 'inconclusive',
+            f"Paired bootstrap over examples (95%), at the published grid's head counts int(r·L·H), r = 0.1 … 0.9, fixed before the run, and on their mean; "
+            f"'at least as good' means attr is at most {100 * NONINFERIORITY:.0f} accuracy point below Taylor (lower end of the interval ≥ −0.01). "
+            f"Importance from {next(iter(pr['tasks'].values()))['importance_examples']} training examples per task (Taylor: the original's Σ-logits objective); the paper's 'accuracy difference' baseline is not run.")
     if un:
         c = un['cross']['attr']
         r = {k: v['pearson'] for k, v in c.items()}
@@ -551,20 +629,30 @@ def claim_rows(run:Run) -> list[dict]:
                'connections; at τ = 0.2 every tree has two or more levels. ' if deep['0.2'] else 'some trees stay flat even at τ = 0.2. ')
             + 'No quantitative tree numbers were recovered from the paper.')
     if tr:
-        parts, verd, fragile = [], [], []
+        parts, verd, bearing = [], [], []
+        names = dict(random='uniform random vocabulary', in_domain='random in-domain tokens', lexicon='label-lexicon words')
         for key, t in tr['tasks'].items():
             for name, h in t['held_out'].items():
-                fragile += [f"{DISPLAY['mnli'] if name == 'mnli' else DISPLAY[key]} {c['group']} (random insertion drops it by {c['control_drop']:.2f}, the triggers by {c['drop']:.2f})"
-                            for c in h['per_class'] if c['control_drop'] is not None and c['control_drop'] >= 0.5 * c['drop'] and c['drop'] > 0.1]
-                if not h['per_class']: continue
-                d = _mean([c['drop'] for c in h['per_class']]); cd = _mean([c['control_drop'] for c in h['per_class']])
                 lab = DISPLAY['mnli'] if name == 'mnli' else DISPLAY[key]
-                parts.append(f"{lab} held-out ({h['n']}): top-{len(h['per_class'][0]['triggers'])} triggers per class, mean drop {d:.3f} vs random insertion {cd:.3f}")
-                if name == 'test': verd.append(_verdict(d - cd, 0.02))
-        add('triggers', '; '.join(parts), 'agree' if verd and all(v == 'agree' for v in verd) else 'disagree' if verd and all(v == 'disagree' for v in verd) else 'inconclusive',
-            'Triggers are chosen on one half of the dev examples and measured on the other; the control inserts as many random vocabulary tokens at the same positions. '
+                cv = h.get('controls')
+                if h['per_class'] and not cv:  # a result from before the stronger controls: the uniform control only, no verdict
+                    parts.append(f"{lab} held-out ({h['n']}): mean drop {_mean([c['drop'] for c in h['per_class']]):.3f} vs uniform random insertion "
+                                 f"{_mean([c['control_drop'] for c in h['per_class']]):.3f} (no paired comparison with the stronger controls: re-run the triggers step)")
+                if not h['per_class'] or not cv or not cv['strongest']: continue
+                st = cv['strongest']
+                parts.append(f"{lab} held-out ({h['n']}): accuracy under the top-{len(h['per_class'][0]['triggers'])} triggers per class {cv['trigger_acc']:.3f}; "
+                             + ', '.join(f"{names[c]} {cv['control_acc'][c]:.3f}" for c in cv['control_acc'])
+                             + f"; strongest control ({names[st]}) − triggers {ci(cv['pooled'][st])}")
+                bearing += [f"{lab} '{r['trigger']}' ({r['label_bearing']})" for r in h.get('label_check', [])
+                            if r['label_bearing'] and any(r['trigger'] in c['triggers'] for c in h['per_class'])]
+                if name == 'test': verd.append(cv['verdict'])
+        add('triggers', '; '.join(parts), _combine(verd) if verd else 'inconclusive',
+            'Triggers are chosen on one half of the dev examples and measured on the other, against three controls at the same positions on the same examples: '
+            'uniform random vocabulary pieces, random in-domain tokens drawn by training-set frequency, and the top label-lexicon words (log-odds on the '
+            'training data, no attribution) of the other classes; judged against the strongest control by a paired bootstrap (95%), per class and pooled. '
             'MNLI: 51 examples, on which the SNLI-trained model is near chance.'
-            + (' Classes that any insertion breaks, so that the triggers add little: ' + '; '.join(fragile) + '.' if fragile else ''))
+            + (' Chosen triggers that carry a label on their own (by the lexicon or by the model on the trigger alone), so their drop may be a relabelling: '
+               + '; '.join(dict.fromkeys(bearing)) + '.' if bearing else ''))
     if pr or te:
         parts, verd = [], []
         for key, t in (pr or {}).get('tasks', {}).items():
@@ -590,7 +678,7 @@ def step_claims(run:Run) -> dict:
     runtimes = {s: (_load_result(run, s) or {}).get('runtime_s') for s in STEPS if s != 'claims'}
     return dict(rows=rows, markdown=text, runtimes=runtimes)
 
-STEP_FUNCS = dict(finetune_rte=step_finetune_rte, effectiveness=step_effectiveness, pruning=step_pruning,
+STEP_FUNCS = dict(finetune_rte=step_finetune_rte, effectiveness=step_effectiveness, pruning=step_pruning, pruning_heldout=step_pruning_heldout,
                   universality=step_universality, triggers=step_triggers, trees=step_trees, claims=step_claims)
 
 # ------------------------------------------------------------------------------------------------------------------

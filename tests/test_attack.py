@@ -308,3 +308,64 @@ def test_eval_cli_faithful_flag(saved, mined, tmp_path, monkeypatch, capsys):
         assert code == 0, err
         kept[name] = len(json.loads((tmp_path/name/'eval_train_pattern_one_exp0-500.json').read_text()))
     assert kept == dict(default=2, on=2, off=3, off2=3)
+
+# ---------------------------------------------------------------- issue 19: model fingerprint, slices, controls, label check
+def test_checkpoint_refuses_another_model(planted, tmp_path):
+    "A checkpoint records the model's fingerprint and the attribution settings; resuming with another model is refused."
+    import copy
+    model, tok = planted
+    feats, ck = featurize(make(3, 7), tok, LABELS), tmp_path/'x.partial.jsonl'
+    mine_patterns(model, feats[:2], n_steps=2, method='gl', checkpoint=ck, progress=False)
+    head = json.loads(ck.read_text().splitlines()[0])['attattr_adv_mine']
+    assert len(head['model']) == 16 and head['attribute']['n_steps'] == 2 and head['attribute']['method'] == 'gl'
+    other = copy.deepcopy(model)
+    with torch.no_grad(): other.classifier.weight.mul_(1.01)
+    with pytest.raises(AttattrError, match='another run \\(model differs'):
+        mine_patterns(other, feats[:2], n_steps=2, method='gl', checkpoint=ck, progress=False)
+    with pytest.raises(AttattrError, match='another run \\(attribute differs'):
+        mine_patterns(model, feats[:2], n_steps='auto', tol=1e-2, checkpoint=ck, progress=False)
+
+def test_mining_auto_and_exclude(planted):
+    model, tok = planted
+    f = featurize([InputExample('x', f'{A} red {B} blue green', None, '1')], tok, LABELS)[0]
+    rec = mine_example(model, f, n_steps='auto', tol=1e-2)
+    assert set(rec['top1pattern']) & {A, B}
+    ex = mine_example(model, f, n_steps=8, method='gauss_legendre', exclude=(A, B))
+    assert not set(ex['top1pattern'] + ex['top2pattern']) & {A, B}
+
+def test_lexicon_finds_the_planted_words(planted):
+    "With no attribution, log-odds on training data name the pair that decides the label; the label check flags it."
+    model, tok = planted
+    lex = lexicon_log_odds(make(400, 3), tok, LABELS)
+    words = label_lexicon(lex, 2)
+    assert set(words['1']) == {A, B}
+    chk = label_check(model, tok, Trigger([A, B], [0, 0], [.3, .6]), LABELS, lex)
+    assert chk['lexicon_label'] == '1' and chk['label_bearing'] == '1'
+    toks, p = token_frequencies(make(40, 3), tok)
+    assert abs(p.sum() - 1) < 1e-12 and len(toks) == len(p) and not {'[CLS]', '[SEP]'} & set(toks)
+
+def test_stronger_controls_paired(planted, mined):
+    model, tok = planted
+    exs = make(40, 9)
+    rep = evaluate_attack(model, tok, exs, LABELS, mined, max_patterns=2, progress=False, control_draws=2,
+                          in_domain=token_frequencies(make(200, 3), tok), lexicon=lexicon_log_odds(make(400, 3), tok, LABELS))
+    c = rep.correct[0]
+    assert set(c) == {'trigger', 'random', 'in_domain', 'lexicon'} and all(len(v) == len(exs) for v in c.values())
+    row = [r for r in rep.rows if r['pattern'] == 0 and r['group'] == '0'][0]
+    m = rep.gold == 0
+    assert abs(row['lexicon_acc'] - c['lexicon'][m].mean()) < 1e-12 and abs(row['acc'] - c['trigger'][m].mean()) < 1e-12
+    # label-1 words inserted into label-0 examples relabel them: the lexicon control is as strong as the planted trigger
+    assert row['lexicon_acc'] < 0.5
+
+def test_eval_cli_slice(saved, mined, tmp_path, monkeypatch, capsys):
+    model_dir, data = saved
+    pf = tmp_path/'train_adver_pattern_exp0-48.json'; write_patterns(mined, pf)
+    code, out, err = cli(monkeypatch, capsys, attattr_adv_eval, '--task_name', 'cola', '--data_dir', data, '--model', model_dir,
+                         '--output_dir', tmp_path/'o', '--pattern_file', pf, '--max_patterns', 2, '--no_progress',
+                         '--eval_start', 4, '--eval_num', 8, '--control_draws', 0)
+    assert code == 0, err
+    rep = json.loads((tmp_path/'o'/'eval_train_pattern_one_exp0-500_report.json').read_text())
+    assert rep['settings']['n_examples'] == 8 and rep['settings']['eval_start'] == 4
+    code, out, err = cli(monkeypatch, capsys, attattr_adv_eval, '--task_name', 'cola', '--data_dir', data, '--model', model_dir,
+                         '--output_dir', tmp_path/'p', '--pattern_file', pf, '--eval_start', 1000, '--no_progress')
+    assert code == 2 and 'no dev examples in [1000' in err and not (tmp_path/'p').exists()

@@ -152,3 +152,20 @@ def test_target_by_label_name():
     assert attribute(model, f, target='LABEL_2', n_steps=2).target == 2
     with pytest.raises(AttattrError, match="'foo' is not a label of the model \\(labels: LABEL_0, LABEL_1, LABEL_2\\)"):
         attribute(model, f, target='foo', n_steps=2)
+
+@pytest.mark.parametrize('shortcuts', [True, False])
+def test_query_rows_equal_full_rows(tiny, shortcuts):
+    "`queries`: the attribution of those query rows only, equal to the full result's rows (encoder, [CLS] shortcut or not)."
+    model, tok = tiny
+    hook_model(model, cls_only=shortcuts, cls_query=shortcuts)
+    fs = featurize_task('mnli', need(MNLI), tok, limit=2)
+    full = attribute(model, fs, n_steps=5)
+    sub = attribute(model, fs, n_steps=5, queries=[0, 3, -1], internal_batch_size=2)
+    for f, s in zip(full, sub):
+        n = f.attributions.shape[-1]
+        assert s.queries == [0, 3, n - 1] and s.delta is None and s.f_baseline is not None
+        assert rel(s.attributions, f.attributions[:, :, [0, 3, n - 1]]) <= 1e-6
+    from attattr.core import AttattrError
+    with pytest.raises(AttattrError, match='out of range'): attribute(model, fs[0], n_steps=2, queries=[999])
+    with pytest.raises(AttattrError, match='auto'): attribute(model, fs[0], n_steps='auto', queries=[0])
+    hook_model(model)

@@ -28,6 +28,7 @@ def test_family_matches_reference(family):
     c = attribute(model, x, n_steps=STEPS, output='logit', target=5, contrast=9)
     cref = reference_attribution(model, x, target=5, contrast=9, output='logit', n_steps=STEPS)
     assert rel(c.attributions, cref.attributions) <= TOL
+    assert model.attattr.cls_query == (family != 'gpt2')  # the last layer on the read row (gpt2 reshapes every row after it)
     hook_model(model, cls_only=False, cls_query=False, share_projections=False)
     assert rel(attribute(model, x, n_steps=STEPS, output='log_prob').attributions, ref.attributions) <= TOL
 
@@ -78,3 +79,81 @@ def test_induction_circuit_found():
         assert tok.convert_ids_to_tokens(r.target) == seq[k]  # the model predicts the repeat
         edges = r.attributions[1].sum(0)[-1]  # (n,): layer 1, heads summed, from the last position
         assert int(edges.argmax()) == 1 + k  # the token after the earlier occurrence of seq[k - 1]
+
+
+@pytest.mark.parametrize('family', ['llama', 'qwen3', 'gpt_neox'])
+def test_read_row_shortcut_with_baselines(family):
+    "The last layer on the read row alone: same scores as on every row, with a baseline input and a left-padded batch."
+    model = tiny_causal_model(family)
+    x, base = dict(input_ids=torch.tensor(PROMPT)), dict(input_ids=torch.tensor(PROMPT[::-1]))
+    on = attribute(model, x, n_steps=STEPS, baselines=base)
+    batch_on = attribute(model, [x, dict(input_ids=torch.tensor(SHORT))], n_steps=STEPS, baselines='pos')
+    assert model.attattr.cls_query
+    hook_model(model, cls_query=False)
+    off = attribute(model, x, n_steps=STEPS, baselines=base)
+    batch_off = attribute(model, [x, dict(input_ids=torch.tensor(SHORT))], n_steps=STEPS, baselines='pos')
+    assert rel(on.attributions, off.attributions) <= 1e-5
+    for a, b in zip(batch_on, batch_off): assert rel(a.attributions, b.attributions) <= 1e-5
+    assert on.attributions[-1, :, :-1].abs().max() == 0  # the last layer: only the read row's query counts
+
+
+def test_input_longer_than_positions():
+    "More tokens than the model's positions: one clear error, before anything runs."
+    from attattr.core import AttattrError
+    model = tiny_causal_model('gpt2')
+    n = model.config.n_positions
+    with pytest.raises(AttattrError, match=f"{n + 1} tokens, more than the model's {n} positions"):
+        attribute(model, dict(input_ids=torch.arange(n + 1) % 50), n_steps=2)
+
+
+def test_non_finite_logits():
+    "A model with corrupt (NaN) weights: the non-finite logits are named, not 'unsupported model type'."
+    from attattr.core import AttattrError
+    model = tiny_causal_model('llama')
+    with torch.no_grad(): model.model.layers[0].mlp.down_proj.weight[0, 0] = float('nan')
+    with pytest.raises(AttattrError, match='non-finite logits'): hook_model(model)
+    assert not hasattr(model, 'attattr')  # refused: left as it was
+    ok = tiny_causal_model('llama'); hook_model(ok)
+    with torch.no_grad(): ok.lm_head.weight[3, 0] = float('inf')
+    with pytest.raises(AttattrError, match='non-finite logits'): attribute(ok, dict(input_ids=torch.tensor(PROMPT)), n_steps=2)
+
+
+def test_memory_checked_before_starting(monkeypatch):
+    "A request that cannot fit the free memory is refused before the first forward, naming what to reduce."
+    from attattr import attribution
+    from attattr.core import AttattrError
+    model = tiny_causal_model('llama')
+    x = dict(input_ids=torch.tensor(PROMPT))
+    need = attribution._bytes_needed(hook_model(model), 1, len(PROMPT), 2, False, 1)
+    monkeypatch.setattr(attribution, '_free_memory', lambda dev: need - 1)
+    calls = []
+    monkeypatch.setattr(attribution, '_record', lambda *a: calls.append(a))
+    with pytest.raises(AttattrError, match=r'fewer layers at a time \(`layers`\).*internal_batch_size'): attribute(model, x, n_steps=2)
+    assert not calls  # nothing ran
+    monkeypatch.setattr(attribution, '_free_memory', lambda dev: need)
+    with pytest.raises(TypeError): attribute(model, x, n_steps=2)  # it fits: the (stubbed) recording forward is reached
+
+
+def test_query_rows_match_reference():
+    "`queries` on a decoder (the last layer on the read row): the reference's rows, a left-padded batch included."
+    model = tiny_causal_model('qwen2')
+    x = dict(input_ids=torch.tensor(PROMPT))
+    sub = attribute(model, [x, dict(input_ids=torch.tensor(SHORT))], n_steps=STEPS, queries=[2, -1])
+    for r, p in zip(sub, (PROMPT, SHORT)):
+        ref = reference_attribution(model, dict(input_ids=torch.tensor(p)), target=r.target, output='prob', n_steps=STEPS)
+        assert r.queries == [2, len(p) - 1]
+        assert rel(r.attributions, ref.attributions[:, :, [2, len(p) - 1]]) <= TOL
+    first = attribute(model, x, n_steps=STEPS, queries=[0])  # the last layer's query rows other than the read row: zero
+    assert first.attributions[-1].abs().max() == 0
+
+
+def test_large_residual_warns():
+    "Post-norm families at 20 Gauss–Legendre points leave a residual of tens of per cent: a warning says so; 'auto' fixes it."
+    import warnings
+    x = dict(input_ids=torch.tensor(PROMPT))
+    with pytest.warns(UserWarning, match="completeness residual above 10%"): r = attribute(tiny_causal_model('gemma2'), x, n_steps=20)
+    assert r.residual.max() > 0.1
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        assert attribute(tiny_causal_model('llama'), x, n_steps=20).residual.max() < 1e-3
+        assert attribute(tiny_causal_model('gemma2'), x, n_steps='auto').residual.max() <= 1e-3

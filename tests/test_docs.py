@@ -421,3 +421,118 @@ def test_no_directive_noise(site):
             for line in h.splitlines():
                 if len(line.strip()) > 25 and not line.lstrip().startswith('#') and line not in shown:
                     assert line.strip() not in text, f'{page.name} shows a hidden cell: {line.strip()}'
+
+
+# ---------------------------------------------------------------- links from the prose to the API reference
+def test_link_api():
+    "Package names in backticks become `py:obj` roles; code blocks, headings, links and unknown names are left alone."
+    names = {'top_interactions': 'attattr.attribution.top_interactions', 'Attribution': 'attattr.attribution.Attribution',
+             'CLS': 'attattr.x.CLS', '': ('attattr.tree',)}
+    md = ('See `attattr.attribution.attribute`, `top_interactions()`, `Attribution.pred_label`, `attattr.tree`, `CLS`, '
+          '`attribute(model)`, `attattr.tree.no_such_name`, [`top_interactions`](x.md) and `nope`.\n'
+          '## `top_interactions`\n```python\n`top_interactions`\n```\n')
+    got = bd.link_api(md, names)
+    assert got.splitlines()[0] == (
+        'See {py:obj}`attattr.attribution.attribute`, {py:obj}`top_interactions() <attattr.attribution.top_interactions>`, '
+        '{py:obj}`Attribution.pred_label <attattr.attribution.Attribution.pred_label>`, {py:mod}`attattr.tree`, `CLS`, '
+        '`attribute(model)`, `attattr.tree.no_such_name`, [`top_interactions`](x.md) and `nope`.')
+    assert got.splitlines()[1:] == md.splitlines()[1:]
+    assert bd.link_api('`tree.build_tree`', names) == '{py:obj}`tree.build_tree <attattr.tree.build_tree>`'
+    assert bd.link_api('[see `top_interactions` here](x.md) `top_interactions`', names) == \
+        '[see `top_interactions` here](x.md) {py:obj}`top_interactions <attattr.attribution.top_interactions>`'
+    assert bd.api_names()['attribute'] == 'attattr.attribution.attribute'
+
+
+def test_prose_links_to_api(site):
+    "The pages link the API entries their prose names: the landing page and the tutorial at least."
+    out, rep = site
+    for page, want in [('index.html', 'api/attribution.html#attattr.attribution.attribute'),
+                       ('20_tutorial_mnli.html', 'api/attribution.html#attattr.attribution.attribute')]:
+        if not (out/page).exists(): continue
+        hrefs = re.findall(r'href="([^"]+)"', (out/page).read_text(encoding='utf-8'))
+        assert want in hrefs, f'{page}: no link to {want}'
+        for h in {h.split('#')[0] for h in hrefs if h.startswith('api/')}:
+            assert (out/h).is_file(), f'{page}: link to a missing API page {h}'
+
+
+# ---------------------------------------------------------------- the landing page and the README
+def test_landing_page(site):
+    "The landing page opens with a figure (drawn by a cell from the shipped checkpoint), then the start-here links."
+    out, rep = site
+    html = (out/'index.html').read_text(encoding='utf-8')
+    main = html[html.index('<main'):]
+    img, start = main.find('_images/'), main.find('id="start-here"')
+    assert 0 <= img < start, 'the landing page does not open with a figure before "Start here"'
+    assert (out/re.search(r'src="(_images/[^"]+)"', main).group(1)).is_file()
+    links = re.findall(r'href="([^"#]+)[^"]*"', main[start:start + 4000])
+    for want in ('20_tutorial_mnli.html', '22_causal_lm.html', 'api/attribution.html', '14_cli.html'):
+        if (ROOT/'nbs'/want.replace('.html', '.ipynb')).exists() or want.startswith('api/'):
+            assert want in links, f'"Start here" has no link to {want}: {links}'
+            assert (out/want).is_file(), f'"Start here" links to a page that was not built: {want}'
+
+
+def readme_snippet() -> tuple[str, str]:
+    "(code, printed output) of the README's Python example."
+    txt = (ROOT/'README.md').read_text(encoding='utf-8')
+    m = re.search(r'## In Python\s+```python\n(.*?)\n```\s+```\n(.*?)\n```', txt, re.S)
+    assert m, 'README.md has no "## In Python" example with its output'
+    return m.group(1), m.group(2)
+
+
+def test_readme_snippet_runs_from_the_root():
+    "The README's Python example runs as printed from the root of the clone and prints what the README shows."
+    code, shown = readme_snippet()
+    assert '../' not in code, 'the README example uses paths relative to nbs/'
+    env = dict(os.environ, OMP_NUM_THREADS='1', HF_HUB_OFFLINE='1', MPLBACKEND='Agg')
+    r = subprocess.run([sys.executable, '-c', code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, f'the README example fails from the repository root:\n{r.stderr[-3000:]}'
+    got, want = r.stdout.strip().splitlines(), shown.strip().splitlines()
+    assert got[0] == want[0], (got, want)  # the tokens
+    assert got[1].split(', F=')[0] == want[1].split(', F=')[0] and got[1].endswith(want[1].split('→')[-1]), (got, want)
+    assert [l.rsplit(' ', 1)[0] for l in got[2:]] == [l.rsplit(' ', 1)[0] for l in want[2:]], (got, want)
+
+
+def test_readme_links_exist():
+    "Every local link of the README points at a file of the repository."
+    txt = (ROOT/'README.md').read_text(encoding='utf-8')
+    for ref in re.findall(r'\]\(([^)\s]+)\)', txt):
+        if not is_local(ref): continue
+        assert (ROOT/unquote(urlsplit(ref).path)).exists(), f'README.md links to a missing file: {ref}'
+
+
+# ---------------------------------------------------------------- no page shows the machine it was built on
+MACHINE_PATH = re.compile(
+    r'(?<![\w.~-])/(?:work|tmp|home|root|Users|private|var/folders|mnt|opt|scratch)/[^\s"\'<>]*'  # absolute folders
+    r'|[^\s"\'<>]*(?:site-packages|dist-packages)/[^\s"\'<>]*'  # an installed environment
+    r'|/[^\s"\'<>]*\.venv\b[^\s"\'<>]*'  # an absolute path into a virtual environment
+    r'|(?<![\w.])\.\./\.\./[^\s"\'<>]*'  # a folder above the repository, from nbs/
+    r'|\b[A-Za-z]:\\\\Users\\\\[^\s"\'<>]*')  # a Windows home
+
+
+def machine_paths(text: str) -> list[str]:
+    "The paths of a build machine (or of folders outside the repository) in a page's text."
+    extra = {str(ROOT), str(ROOT.parent), str(Path.home())}
+    hits = MACHINE_PATH.findall(text)
+    for e in extra:
+        if len(e) > 1: hits += re.findall(rf'(?<![\w.~/-]){re.escape(e)}(?![\w.-])[^\s"\'<>]*', text)
+    return sorted(set(hits))
+
+
+def test_machine_paths_pattern():
+    assert machine_paths('wrote /tmp/tmpa9gefa8l/attr.json and /work/shared/data') == \
+        ['/tmp/tmpa9gefa8l/attr.json', '/work/shared/data']
+    assert machine_paths('bash tools/setup.sh && .venv/bin/attattr-demo; see examples/data/mnli, ../examples') == []
+    assert machine_paths('/usr/lib/python3/site-packages/x.py') == ['/usr/lib/python3/site-packages/x.py']
+    assert machine_paths('read ../../shared/x') == ['../../shared/x']
+
+
+def test_no_machine_paths_on_pages(site):
+    "No page shows a path of the machine it was built on or a folder outside the repository (text, links, images)."
+    out, rep = site
+    bad = {}
+    for page in sorted(out.rglob('*.html')):
+        p = Page(page)
+        refs = [r for r in p.assets + p.imgs if r]
+        hits = machine_paths(''.join(p.text) + '\n' + '\n'.join(refs))
+        if hits: bad[str(page.relative_to(out))] = hits[:4]
+    assert not bad, f'pages showing paths of the build machine: {bad}'

@@ -282,7 +282,7 @@ def run_cli(monkeypatch, capsys, *args):
 def test_cli_errors(task, base, tmp_path, monkeypatch, capsys):
     out = tmp_path/'o'
     common = ['--task_name', 'sst-2', '--data_dir', task, '--bert_model', base]
-    for args, msg in [([], "--task_name is required"), (common, "at least one of --do_train and --do_eval"),
+    for args, msg in [([], "the following arguments are required: --task_name, --data_dir"), (common, "at least one of --do_train and --do_eval"),
                       (common + ['--do_train'], "--output_dir is required with --do_train"),
                       (common + ['--do_train', '--output_dir', out, '--learning_rate', '0'], "--learning_rate must be a finite number > 0"),
                       (['--task_name', 'sst-2', '--data_dir', task, '--model', 'nope', '--do_train', '--output_dir', out], "model not found"),

@@ -211,3 +211,40 @@ def test_cli_faithful_flag(task, tmp_path, capsys):
     assert r.returncode == 0, r.stderr
     assert json.loads((tmp_path/'script'/'head_importance_taylor.json').read_text()) == json.loads((tmp_path/'False'/'head_importance_taylor.json').read_text())
     assert '--faithful' in cli('--help').stdout
+
+# ---------------------------------------------------------------- issue 19: tool gaps, paired verdicts
+def test_attr_importance_quadrature_through_head_importance(planted):
+    "`method=` is attr's quadrature rule (it used to collide with the importance method: TypeError); n_steps='auto' takes `tol`."
+    model, feats = planted
+    gl = head_importance('attr', model, feats[:4], n_steps=4, method='gauss_legendre', progress=False)
+    assert torch.equal(gl, attr_importance(model, feats[:4], n_steps=4, method='gauss_legendre', progress=False))
+    ref = attr_importance(model, feats[:4], n_steps=256, method='gauss_legendre', progress=False)
+    auto = head_importance('attr', model, feats[:4], n_steps='auto', tol=1e-3, progress=False)
+    assert (auto - ref).abs().max() <= 2e-3 * ref.abs().max()
+
+def test_head_counts_whole_heads():
+    assert head_counts(72, 1/6) == [0, 12, 24, 36, 48, 60, 72]  # the float product 59.99999999998 is 60 heads
+    assert head_counts(144) == [0, 14, 28, 43, 57, 72, 86, 100, 115, 129, 144]  # the original's counts are kept
+    assert head_counts(72, heads='0, 24,60') == [0, 24, 60]
+    assert 'counts in 0…72' in err(head_counts, 72, heads=[80])
+
+def test_cli_checks_heads_before_any_work(task, tmp_path, monkeypatch, capsys):
+    import attattr.pruning as P
+    monkeypatch.setattr(P, 'head_importance', lambda *a, **kw: pytest.fail('importance computed before --heads was checked'))
+    with pytest.raises(SystemExit) as e:
+        prune_cli(task_name='sst-2', data_dir=str(task/'data'), model=str(task/'model'), output_dir=str(tmp_path/'o'), heads='0,999', quiet=True)
+    assert e.value.code == 2 and 'heads must be counts' in capsys.readouterr().err and not (tmp_path/'o').exists()
+
+def test_paired_bootstrap_known_answer():
+    rng = np.random.default_rng(1)
+    b = (rng.random(4000) < .7).astype(float)
+    a = np.where(rng.random(4000) < 1 / 3, 1., b)  # a third of b's errors fixed: a − b = 0.1 in expectation
+    r = paired_bootstrap(a, b)
+    assert r['lo'] < 0.1 < r['hi'] and r == paired_bootstrap(a, b) and r['n'] == 4000
+    assert abs(r['diff'] - (a - b).mean()) < 1e-12
+    same = paired_bootstrap(b, b)
+    worse = paired_bootstrap(b * (rng.random(4000) < .8), b)
+    assert judge([same, same], same, NONINFERIORITY) == 'agree'
+    assert judge([same, worse], worse, NONINFERIORITY) == 'mixed'
+    assert judge([worse], worse, NONINFERIORITY) == 'disagree'
+    assert judge([same], same) == 'inconclusive'  # "A beats B" needs an interval above 0

@@ -73,10 +73,21 @@ def test_steps_write_results_and_resume(tiny_setup, capsys):
 def test_all_analysis_steps_tiny(tiny_setup):
     "Every step but the fine-tuning runs at tiny scale, and the claims table covers every paper claim."
     d = tiny_setup
-    R.reproduce('effectiveness,pruning,universality,triggers,trees,claims', **_kw(d))
+    R.reproduce('effectiveness,pruning,pruning_heldout,universality,triggers,trees,claims', **_kw(d))
     claims = json.loads((d/'results/claims.json').read_text())
     assert [r['id'] for r in claims['rows']] == [c for c, *_ in R.PAPER_CLAIMS]
-    assert all(r['verdict'] in ('agree', 'disagree', 'inconclusive') for r in claims['rows'])
+    assert all(r['verdict'] in ('agree', 'mixed', 'disagree', 'inconclusive') for r in claims['rows'])
+    # every comparative verdict comes with paired intervals (issue 19)
+    ho = json.loads((d/'results/pruning_heldout.json').read_text())['tasks']['sst2']
+    c = ho['compare']['attr-taylor']
+    assert c['verdict'] in ('agree', 'mixed', 'disagree', 'inconclusive') and [p['k'] for p in c['points']] == [k for k in ho['k'] if 0 < k < ho['L'] * ho['H']]
+    assert all(p['lo'] <= p['diff'] <= p['hi'] for p in c['points'] + [c['mean']])
+    eff = json.loads((d/'results/effectiveness.json').read_text())['tasks']['nli']
+    assert eff['paired']['verdict'] in ('agree', 'mixed', 'disagree', 'inconclusive')
+    tr = json.loads((d/'results/triggers.json').read_text())['tasks']['sst2']['held_out']['test']
+    assert set(tr['controls']['control_acc']) <= {'random', 'in_domain', 'lexicon'} and isinstance(tr['label_check'], list)  # tiny: maybe no trigger chosen
+    row = {r['id']: r for r in claims['rows']}['attr_vs_taylor']
+    assert '[' in row['measured'] and 'held' not in row['measured']  # the tiny setup's dev starts at 0: not "held-out"
     assert (d/'results/claims.md').read_text().startswith('| claim (paper)')
     u = json.loads((d/'results/universality.json').read_text())
     assert set(u['cross']['attr']) == {'sst2~nli', 'sst2~rte', 'nli~rte'} and len(u['importance']['rte']) == 2 * 4

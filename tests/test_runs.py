@@ -206,3 +206,81 @@ def test_stsb_bad_target(stsb, tmp_path, monkeypatch, capsys):
         err = capsys.readouterr().err
         assert err.count('\n') == 1 and 'regression task' in err, err
     assert not (tmp_path/'out').exists()
+
+def test_auto_steps_recorded_and_resume_refuses_other_tol(setup, tmp_path, monkeypatch, capsys):
+    "--n_steps auto --tol T: the run records both; a resume with another tolerance (or a fixed m) is refused in one line."
+    common = ['--task_name', 'sst-2', '--data_dir', setup/'data', '--model', setup/'model', '--num_examples', '2', '--quiet',
+              '--output_dir', tmp_path]
+    assert cli(monkeypatch, 'attattr-attr', *common, '--n_steps', 'auto', '--tol', '0.05') == 0
+    a = json.loads((tmp_path/'run.json').read_text())['attribute']
+    assert (a['n_steps'], a['tol']) == ('auto', 0.05)
+    capsys.readouterr()
+    for other in (['--n_steps', 'auto', '--tol', '0.01'], ['--n_steps', '8']):
+        assert cli(monkeypatch, 'attattr-attr', *common, *other) == 2
+        err = capsys.readouterr().err
+        assert err.count('\n') == 1 and 'the folder holds a run with other settings' in err, err
+    assert cli(monkeypatch, 'attattr-attr', *common, '--n_steps', 'auto', '--tol', '0.05', '--num_examples', '3') == 0
+    assert sorted(load_split_results(tmp_path)) == [0, 1, 2]
+
+def test_second_writer_stops(setup, tmp_path, monkeypatch, capsys):
+    "A second process on a run folder whose lock a live process holds stops at once with a clear message, writing nothing."
+    out = tmp_path/'run'
+    holder = subprocess.Popen([sys.executable, '-c', "import sys, time; from attattr.core import folder_lock\n"
+                               f"with folder_lock({str(out)!r}, '.attattr.lock-r0'): print('held', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == 'held'
+        assert cli(monkeypatch, 'attattr-attr', '--task_name', 'sst-2', '--data_dir', setup/'data', '--model', setup/'model',
+                   '--num_examples', '2', '--n_steps', '4', '--quiet', '--output_dir', out) == 2
+        err = capsys.readouterr().err
+        assert err.count('\n') == 1 and f'(pid {holder.pid}) is writing into this folder' in err, err
+        assert sorted(p.name for p in out.iterdir()) == ['.attattr.lock-r0']
+    finally: holder.kill(); holder.wait()
+    # the holder is gone (killed): its lock is taken over
+    assert cli(monkeypatch, 'attattr-attr', '--task_name', 'sst-2', '--data_dir', setup/'data', '--model', setup/'model',
+               '--num_examples', '2', '--n_steps', '4', '--quiet', '--output_dir', out) == 0
+    assert sorted(load_split_results(out)) == [0, 1]
+
+def test_resume_repairs_duplicate_records(setup, full, tmp_path):
+    "Duplicate index records (two writers at once, before the lock) are repaired by a resume."
+    import shutil
+    out = tmp_path/'dup'
+    shutil.copytree(full, out)
+    idx = index_path(out, 0)
+    lines = idx.read_text().splitlines(keepends=True)
+    idx.write_text(''.join(lines + lines[:4]))
+    with pytest.raises(Exception, match='is also in'): split_index(out)
+    run(attr_cmd(setup, out))
+    assert [r['index'] for r in split_index(out)] == list(range(N))
+    assert_same(full, out)
+
+def test_resume_refuses_changed_text(setup, tmp_path, monkeypatch, capsys):
+    "An example edited in the TSV after it was attributed is not kept silently: the resume refuses, naming it."
+    (tmp_path/'data').mkdir()
+    rows = [f"{sentence(i)}\t{i % 2}\n" for i in range(4)]
+    (tmp_path/'data'/'dev.tsv').write_text('sentence\tlabel\n' + ''.join(rows))
+    common = ['--task_name', 'sst-2', '--data_dir', tmp_path/'data', '--model', setup/'model', '--n_steps', '4', '--quiet',
+              '--output_dir', tmp_path/'run']
+    assert cli(monkeypatch, 'attattr-attr', *common, '--num_examples', '2') == 0
+    rows[1] = "an edited sentence\t1\n"
+    (tmp_path/'data'/'dev.tsv').write_text('sentence\tlabel\n' + ''.join(rows))
+    capsys.readouterr()
+    assert cli(monkeypatch, 'attattr-attr', *common, '--all_examples') == 2
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and 'example 1' in err and 'changed since it was attributed' in err, err
+
+def test_outputs_all_or_nothing(setup, tmp_path, monkeypatch, capsys):
+    "The second output cannot be written (a full disk): the first is not left behind, and the error is one line naming it."
+    import errno, os
+    from attattr import core
+    real, calls = os.fsync, []
+    def fsync(fd):
+        calls.append(fd)
+        if len(calls) == 2: raise OSError(errno.ENOSPC, 'No space left on device')
+        return real(fd)
+    monkeypatch.setattr(core.os, 'fsync', fsync)
+    assert cli(monkeypatch, 'attattr-attr', '--task_name', 'sst-2', '--data_dir', setup/'data', '--model', setup/'model',
+               '--example_index', '3', '--get_att_attr', '--get_att_score', '--n_steps', '4', '--output_dir', tmp_path) == 2
+    err = capsys.readouterr().err
+    assert err == f"attattr-attr: error: {tmp_path/'att_score_zero_base_exp3.json'}: no space left on the device\n", err
+    assert list(tmp_path.iterdir()) == []

@@ -255,19 +255,20 @@ def _bad_cases(files, tmp_path):
     (tmp_path/'broken.json').write_text('[[[0.1, 0.2], [0.3\n')
     (tmp_path/'ragged.json').write_text('[[[0.1, 0.2], [0.3]]]\n')
     (tmp_path/'tok_broken.json').write_text('[{"index": 16, "tokens": ')
-    (tmp_path/'tok_nofield.json').write_text('[{"index": 16, "tokens": ["a"], "pred": "x", "golden": "y"}]')
+    (tmp_path/'tok_nofield.json').write_text('[{"index": 16, "pred": "x", "golden": "y"}]')
     return [
         (['--attr_file', tmp_path/'missing.json', '--tokens_file', t], 'missing.json'),
         (['--attr_file', a, '--tokens_file', tmp_path/'missing2.json'], 'missing2.json'),
         (['--attr_file', tmp_path/'broken.json', '--tokens_file', t], 'broken.json line 1'),
         (['--attr_file', tmp_path/'ragged.json', '--tokens_file', t], 'ragged.json line 1'),
         (['--attr_file', a, '--tokens_file', tmp_path/'tok_broken.json'], 'tok_broken.json'),
-        (['--attr_file', a, '--tokens_file', tmp_path/'tok_nofield.json'], "'pred_logits'"),
+        (['--attr_file', a, '--tokens_file', tmp_path/'tok_nofield.json'], "missing field 'tokens'"),
         (['--attr_file', a, '--tokens_file', t, '--example_index', 99], '"index": 99'),
         (['--attr_file', a, '--tokens_file', t, '--example_index', 15], "'tokens' has 3 tokens"),
         (['--attr_file', a, '--tokens_file', t, '--formats', 'png,xyz'], "'xyz'"),
         (['--attr_file', a, '--tokens_file', t, '--threshold', 'nan'], 'threshold'),
-        (['--tokens_file', t], '--attr_file is required'),
+        (['--attr_file', a, '--tokens_file', t, '--threshold', 1.5], '--threshold: expected a value in [0, 1], got 1.5'),
+        (['--tokens_file', t], 'the following arguments are required: --attr_file'),
     ]
 
 def test_cli_bad_input(files, tmp_path, monkeypatch, capsys):
@@ -283,7 +284,8 @@ def test_cli_bad_input(files, tmp_path, monkeypatch, capsys):
         assert (sorted(os.listdir(files)), sorted(os.listdir(tmp_path))) == before
 
 def test_cli_usage_error_exit_2(files, monkeypatch, capsys):
-    r = _main(monkeypatch, capsys, '--attr_file', files/'attr_zero_base_exp16.json', '--no_such_flag', 1)
+    r = _main(monkeypatch, capsys, '--attr_file', files/'attr_zero_base_exp16.json', '--tokens_file', files/'tokens_and_pred_100.json',
+              '--no_such_flag', 1)
     assert r.returncode == 2 and 'unrecognized arguments: --no_such_flag 1' in r.stderr
     assert sorted(os.listdir(files)) == ['attr_zero_base_exp16.json', 'tokens_and_pred_100.json']
 
@@ -300,3 +302,27 @@ def test_cli_faithful_flag(files, tmp_path, monkeypatch, capsys):
         assert H.graph['faithful'] is faithful and set(H.edges) == set(want[faithful]), flags
     r = _main(monkeypatch, capsys, '--attr_file', a, '--tokens_file', t, '--task_name', 'mnli')  # unused by the original: gone
     assert r.returncode == 2 and 'unrecognized arguments: --task_name mnli' in r.stderr
+
+def test_cli_minimal_tokens_file_and_default_index(files, tmp_path, monkeypatch, capsys):
+    "The original's minimum: a tokens file with only index and tokens; no --example_index: the attribution file's exp16."
+    (tmp_path/'t.json').write_text(json.dumps([dict(index=i, tokens=TOKENS if i == 16 else ['[CLS]', '[SEP]']) for i in (3, 16)]))
+    r = _main(monkeypatch, capsys, '--attr_file', files/'attr_zero_base_exp16.json', '--tokens_file', tmp_path/'t.json',
+              '--formats', 'png', '--out', tmp_path/'tree')
+    assert r.returncode == 0, r.stderr
+    H = nx.node_link_graph(json.loads((tmp_path/'tree.json').read_text()))
+    assert H.graph['example_index'] == 16 and set(H.edges) == set(build_tree(hand_attr().astype(np.float32), TOKENS).edges)
+
+def test_cli_outputs_all_or_nothing(files, tmp_path, monkeypatch, capsys):
+    "A full disk at the third file: none of the tree's files is left, one line names the file that failed."
+    import errno
+    from attattr import core
+    real, calls = os.fsync, []
+    def fsync(fd):
+        calls.append(fd)
+        if len(calls) == 3: raise OSError(errno.ENOSPC, 'No space left on device')
+        return real(fd)
+    monkeypatch.setattr(core.os, 'fsync', fsync)
+    r = _main(monkeypatch, capsys, '--attr_file', files/'attr_zero_base_exp16.json', '--tokens_file', files/'tokens_and_pred_100.json',
+              '--out', tmp_path/'tree')
+    assert r.returncode == 2 and r.stderr == f"attattr-tree: error: {tmp_path/'tree.graphml'}: no space left on the device\n", r.stderr
+    assert os.listdir(tmp_path) == ['in']  # the fixture's inputs only

@@ -196,3 +196,23 @@ def test_missing_ipywidgets(monkeypatch, tiny, res, cache):
     with pytest.warns(UserWarning, match='ipywidgets is not installed'):
         fig = W.explore(m, tk, EXAMPLES, layer=0, head=0, cache=cache, static=False)
     assert isinstance(fig, Figure)
+
+DOCS_COLUMN_PX = 1000  # a documentation page's content column at its widest on a 1440-pixel screen (tools/build_docs.py CSS)
+MIN_LABEL_PX = 8.  # smallest legible token label on screen, pixels: a figure shown narrower than drawn shrinks its text
+
+def shown_px(fig, fontsize_pt) -> float:
+    "On-screen size of a `fontsize_pt` label when `fig` (saved at `W.WIDGET_DPI`) is shown at most `DOCS_COLUMN_PX` wide."
+    return fontsize_pt*W.WIDGET_DPI/72*min(1., DOCS_COLUMN_PX/(fig.get_figwidth()*W.WIDGET_DPI))
+
+@pytest.mark.parametrize('n_words', [7, 19])
+def test_figures_legible_in_a_docs_column(tiny, n_words):
+    "The tree-plus-rollout figure (and, at the tutorial's sentence lengths, the heatmaps) keep token labels legible in the docs."
+    m, tk = tiny
+    words = ' '.join(f'w{i}' for i in range(n_words))
+    r = attribute(m, featurize([InputExample('t', words, words)], tk)[0], n_steps=N_STEPS)
+    n = len(r.tokens)  # 2 n_words + 3
+    G, axs = W.plot_tree(r, 0.05, rollout=True)
+    assert shown_px(axs[0].figure, W.tick_font(n)) >= MIN_LABEL_PX, (n, axs[0].figure.get_size_inches())
+    if n <= 20:  # the tutorial's examples: both heatmaps side by side, labels full size
+        fig = W.plot_example(r, 0, 0)
+        assert shown_px(fig, W.tick_font(n)) >= MIN_LABEL_PX, (n, fig.get_size_inches())

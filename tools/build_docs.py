@@ -10,7 +10,8 @@ Every `nbs/*.ipynb` (names starting with `_` or `.` excepted, as in nbdev) becom
    stored outputs (figures included) are kept. Nothing is executed (`execute_notebooks: off`); `ATTATTR_STATIC=1`
    is set all the same. Before each exported cell goes nbdev's `show_doc` entry of what it defines (signature with
    the docments comments, docstring: rendered from the imported module, the notebook is not run); the exported
-   source itself is folded under a toggle (`FOLD_EXPORTS`).
+   source itself is folded under a toggle (`FOLD_EXPORTS`). Names of the package in backticks in the prose
+   (`attattr.attribution.attribute`, `tree.build_tree`, `top_interactions`) link to their API entries (`link_api`).
 2. `_toc.yml` is written: `index` first, then the module notebooks (those with `#| default_exp`) in file order, then
    the other notebooks (the tutorial, the reproduction, ...), then the API reference: a page per `attattr` module
    (Sphinx autodoc of its `__all__`, parameters from the docments comments, constants with their comments).
@@ -56,6 +57,7 @@ MATHJAX_STATIC = 'mathjax'  # its folder under the site's `_static/`
 # what the build imports, importable name → requirement (all in the `dev` extra)
 REQUIREMENTS = {'jupyter_book': 'jupyter-book>=1,<2', 'nbdev': 'nbdev>=3,<4', 'yaml': 'pyyaml'}
 
+LINK_API = True  # package names in backticks in the prose link to their API entries (`link_api`)
 FOLD_EXPORTS = True  # exported cells: their source folded under a toggle, their show_doc entry shown (as nbdev's docs)
 # Quarto cell options (nbdev's docs dialect) → MyST-NB cell tags
 QUARTO_TAGS = {('include', 'false'): 'remove-cell', ('echo', 'false'): 'remove-input',
@@ -102,6 +104,17 @@ div.showdoc pre { white-space: pre-wrap; overflow-wrap: anywhere; }
 div.showdoc div.highlight { margin-bottom: .5rem; }
 /* API reference: a little air between members */
 dl.py { margin-bottom: 1.5rem; }
+/* a content column wide enough for the tables and figures (the themes cap it at 60em in an 88rem page) */
+.bd-page-width { max-width: 120rem; }
+.bd-main .bd-content .bd-article-container { max-width: 76rem; }
+@media (min-width: 992px) {  /* narrower sidebars on a desktop screen: ~960 px of content at 1440 px */
+  .bd-sidebar-primary { width: 16rem; }
+  html { --pst-sidebar-secondary: 14rem; }
+}
+/* a table wider than the column scrolls inside it instead of overflowing the page */
+.bd-article table { display: block; max-width: 100%; overflow-x: auto; }
+/* the landing page's opening figure, centred */
+#start-here-figure img, .cell.tag_landing-figure img { display: block; margin: 0 auto; }
 """
 
 
@@ -426,6 +439,81 @@ def _stage_md_assets(nb, src_dir: Path, stage: Path):
         if c.cell_type == 'markdown' and c.get('source'): c.source = _re_md_img.sub(fix, c.source)
 
 
+# ---------------------------------------------------------------- links from the prose to the API reference
+# A name of the package in backticks in a markdown cell links to its API entry, as in nbdev's docs: a dotted name
+# (`attattr.attribution.attribute`, `attattr.attribution.Attribution.to_html`, `tree.build_tree`) whenever it resolves; a bare one
+# (`top_interactions`, `attribute()`) when exactly one module defines it in its `__all__` and it has at least
+# `LINK_MIN_CHARS` characters. Fenced code, headings, raw HTML lines and backticks already in a link are left alone.
+# Sphinx's `py:obj` role does the linking: a name without an API entry stays plain code, never a broken link.
+LINK_MIN_CHARS = 4  # shorter bare names (`CLS`, `OUT`) are too often something else in prose
+_re_fence = re.compile(r'^(```|~~~).*?^\1[ \t]*$', re.M | re.S)
+_re_md_link = re.compile(r'(!?\[[^\]]*\]\([^)]*\))')  # a markdown link or image, kept whole
+_re_tick = re.compile(r'(?<![\w`\[}])`(?P<name>[A-Za-z_][\w.]*)(?P<call>\(\))?`(?![\w`\]])')
+
+
+def api_names(pkg=PKG) -> dict[str, str]:
+    """{bare name: 'pkg.module.name'} of the names defined by exactly one module's `__all__` (the API pages' entries);
+    under '' the dotted names of the modules."""
+    import importlib
+    owners = {}
+    for mod in api_modules():
+        try: m = importlib.import_module(mod)
+        except Exception: continue
+        for n in getattr(m, '__all__', []):
+            o = getattr(m, n, None)
+            if getattr(o, '__module__', mod) == mod: owners.setdefault(n, []).append(mod)
+    out = {n: f'{ms[0]}.{n}' for n, ms in owners.items() if len(ms) == 1}
+    out[''] = tuple(api_modules())  # the modules themselves, linked by their dotted names
+    return out
+
+
+def _api_target(name: str, names: dict) -> str | None:
+    "The full name an inline-code `name` links to, or None."
+    if name.startswith(f'{PKG}.'): return name if name.count('.') >= 2 and _resolve(name) is not None else None
+    head, _, rest = name.partition('.')
+    if rest and f'{PKG}.{head}' in names.get('', ()):  # `models.load_model`: a name in one of the package's modules
+        return _api_target(f'{PKG}.{name}', names)
+    if not head or head not in names or (not rest and len(name) < LINK_MIN_CHARS): return None
+    full = f'{names[head]}.{rest}' if rest else names[head]
+    return full if _resolve(full) is not None else None
+
+
+def link_api(md: str, names: dict) -> str:
+    "Markdown `md` with the package names in backticks as `{py:obj}` roles (links to their API entries)."
+    def fix_line(line):
+        if line.lstrip().startswith(('#', '<')): return line
+        def sub(m):
+            name, call = m.group('name'), m.group('call') or ''
+            if name in names.get('', ()) and not call: return f'{{py:mod}}`{name}`'  # a module: its API page
+            full = _api_target(name, names)
+            if full is None: return m.group(0)
+            return f'{{py:obj}}`{name}{call}`' if full == name and not call else f'{{py:obj}}`{name}{call} <{full}>`'
+        parts = _re_md_link.split(line)  # links' own text keeps its backticks (no link inside a link)
+        return ''.join(p if i % 2 else _re_tick.sub(sub, p) for i, p in enumerate(parts))
+    out, pos = [], 0
+    for f in _re_fence.finditer(md):
+        out += ['\n'.join(map(fix_line, md[pos:f.start()].split('\n'))), f.group(0)]
+        pos = f.end()
+    out.append('\n'.join(map(fix_line, md[pos:].split('\n'))))
+    return ''.join(out)
+
+
+def _link_cells(nb):
+    "Link the package names in the markdown cells of `nb` to the API reference (`link_api`)."
+    names = _api_names_cached()
+    for c in nb.cells:
+        if c.cell_type == 'markdown' and c.get('source'): c.source = link_api(c.source, names)
+
+
+_API_NAMES = None
+
+
+def _api_names_cached() -> dict:
+    global _API_NAMES
+    if _API_NAMES is None: _API_NAMES = api_names()
+    return _API_NAMES
+
+
 WIDGET_MIME = 'application/vnd.jupyter.widget-view+json'
 STATIC_MIMES = {'image/png', 'image/svg+xml', 'image/jpeg', 'image/gif', 'text/html'}
 
@@ -444,6 +532,7 @@ def stage_notebook(src: Path, dest: Path, stage: Path) -> list[str]:
         NBProcessor(nb=nb, procs=procs, rm_directives=True).process()
     _title_from_frontmatter(nb)
     _stage_md_assets(nb, src.parent, stage)
+    if LINK_API: _link_cells(nb)
     for c in nb.cells: c.get('metadata', {}).pop('language', None)  # populate_language's note, not nbformat
     nb.metadata.setdefault('kernelspec', dict(display_name='Python 3', language='python', name='python3'))
     nb.metadata.setdefault('language_info', dict(name='python', pygments_lexer='ipython3'))  # code highlighting

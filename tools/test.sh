@@ -10,6 +10,8 @@ if [ -n "$(git status --porcelain -- attattr)" ]; then
   echo "attattr/ is out of sync with nbs/ (run nbdev-export and commit):"; git status --short -- attattr; exit 1
 fi
 python tools/make_readme.py --check
+echo "== console scripts: attattr/_cli_spec.py must match their signatures"
+python tools/make_cli.py --check
 echo "== nbdev-test (cells flagged slow/gpu skipped)"
 OMP_NUM_THREADS=1 nbdev-test --n-workers 2  # two notebooks at a time, one thread each (2 cores)
 echo "== pytest"
