@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 from fastcore.script import call_parse, store_true
 from tqdm import tqdm
-from .core import atomic_write, AttattrError, BoolFlag, output_group, require_flags, run_cli, write_json_atomic
+from contextlib import nullcontext
+from .core import atomic_write, AttattrError, BoolFlag, folder_lock, LOCK_FILE, output_group, require_flags, run_cli, write_json_atomic
 from .data import (Features, InputExample, MAX_SEQ_LENGTH, featurize, get_processor, group_by_label,
                           featurize_tokens, special_layouts)
 from .models import load_cli_model
@@ -138,12 +139,14 @@ def mine_patterns(model, # a hooked classifier (`attattr.models.load_model`)
     header = dict(model=model_fingerprint(model), attribute=attr, min_tokens=min_tokens, faithful=bool(faithful),
                   exclude=sorted(set(exclude)), start=int(start), guids=[f.guid for f in features])  # a resume must match all
     header = json.loads(json.dumps(header))  # as the checkpoint's first line reads back
-    done = {} if checkpoint is None else _open_checkpoint(checkpoint, header)
-    todo = [k for k in range(len(features)) if start + k not in done]
-    for k in tqdm(todo, desc='mining', initial=len(features) - len(todo), total=len(features), disable=not progress):
-        rec = mine_example(model, features[k], n_steps, method, internal_batch_size, faithful, exclude, **auto) if keep[k] else None
-        done[start + k] = rec
-        if checkpoint is not None: _append_line(checkpoint, dict(index=start + k, record=rec))
+    lock = nullcontext() if checkpoint is None else folder_lock(Path(checkpoint).parent, f'{LOCK_FILE}-{Path(checkpoint).name}')
+    with lock:  # one writer per checkpoint: a second live process stops with one line naming the first
+        done = {} if checkpoint is None else _open_checkpoint(checkpoint, header)
+        todo = [k for k in range(len(features)) if start + k not in done]
+        for k in tqdm(todo, desc='mining', initial=len(features) - len(todo), total=len(features), disable=not progress):
+            rec = mine_example(model, features[k], n_steps, method, internal_batch_size, faithful, exclude, **auto) if keep[k] else None
+            done[start + k] = rec
+            if checkpoint is not None: _append_line(checkpoint, dict(index=start + k, record=rec))
     recs = [done[start + k] for k in range(len(features)) if done[start + k] is not None]
     return sorted(recs, key=lambda r: sum(r['max_combined_attr']), reverse=True)
 
@@ -209,6 +212,7 @@ def read_patterns(path) -> list[dict]:
     except json.JSONDecodeError as e: raise AttattrError(f"{path} line {e.lineno}: not JSON ({e.msg})") from None
     except UnicodeDecodeError as e: raise AttattrError(f"{path}: not UTF-8 text ({e.reason})") from None
     check_patterns(patterns, path)
+    if not patterns: raise AttattrError(f"{path}: no patterns in the file, nothing to attack with")
     return patterns
 
 # %% ../nbs/11_attack.ipynb #b40a5432

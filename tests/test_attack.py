@@ -369,3 +369,25 @@ def test_eval_cli_slice(saved, mined, tmp_path, monkeypatch, capsys):
     code, out, err = cli(monkeypatch, capsys, attattr_adv_eval, '--task_name', 'cola', '--data_dir', data, '--model', model_dir,
                          '--output_dir', tmp_path/'p', '--pattern_file', pf, '--eval_start', 1000, '--no_progress')
     assert code == 2 and 'no dev examples in [1000' in err and not (tmp_path/'p').exists()
+
+# ---------------------------------------------------------------- issue 20: one writer per checkpoint, empty pattern files
+def test_checkpoint_lock(planted, tmp_path):
+    "A second live process mining into the same checkpoint stops with one line naming the holder; nothing is appended."
+    model, tok = planted
+    feats, ck = featurize(make(2, 7), tok, LABELS), tmp_path/'x.partial.jsonl'
+    holder = subprocess.Popen([sys.executable, '-c', "import time; from attattr.core import folder_lock, LOCK_FILE\n"
+                               f"with folder_lock({str(tmp_path)!r}, LOCK_FILE + '-x.partial.jsonl'): print('held', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == 'held'
+        with pytest.raises(AttattrError, match=f'another attattr process \\(pid {holder.pid}\\)'):
+            mine_patterns(model, feats, n_steps=2, method='gl', checkpoint=ck, progress=False)
+        assert not ck.exists()
+    finally: holder.kill(); holder.wait()
+    assert len(mine_patterns(model, feats, n_steps=2, method='gl', checkpoint=ck, progress=False)) >= 0  # lock taken over
+    assert ck.exists()
+
+def test_empty_pattern_file(tmp_path):
+    "An empty pattern file is an error naming the file, not an empty report."
+    p = tmp_path/'empty.json'; p.write_text('[]\n')
+    with pytest.raises(AttattrError, match='empty.json: no patterns'): read_patterns(p)

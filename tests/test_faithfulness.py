@@ -51,6 +51,7 @@ def test_edge_and_head_curves(tiny):
     h = fa.head_curve(m, x, s.head, 0); assert len(h['prune']) == len(fa.HEAD_FRACTIONS)
 
 def test_captum_attention_equals_attattr(tiny):
+    pytest.importorskip('captum')
     m, tok, x = tiny
     assert torch.allclose(fa.captum_attention_scorer(m, x).edge, fa.attattr_scorer(m, x).edge, atol=1e-5)
 
