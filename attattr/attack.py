@@ -551,9 +551,9 @@ def _print(files:list) -> list:
     return files
 
 @call_parse
-def adv_mine_cli(task_name:str=None, # task key: mnli, snli, sst-2, rte, mrpc, ... (`attattr.data.PROCESSORS`)
-                 data_dir:str=None, # folder holding the task's TSV files
-                 output_dir:str=None, # folder for the pattern file, its table and the resumable checkpoint
+def adv_mine_cli(task_name:str=None, # required: task key: mnli, snli, sst-2, rte, mrpc, ... (`attattr.data.PROCESSORS`)
+                 data_dir:str=None, # required: folder holding the task's TSV files
+                 output_dir:str=None, # required: folder for the pattern file, its table and the resumable checkpoint
                  model:str=None, # fine-tuned classifier: Hugging Face folder or original-format state dict
                  model_file:str=None, # the original's name for --model
                  bert_model:str=None, # tokenizer and base config for an original-format state dict
@@ -607,10 +607,10 @@ def adv_mine_cli(task_name:str=None, # task key: mnli, snli, sst-2, rte, mrpc, .
 
 # %% ../nbs/11_attack.ipynb #d126eee9
 @call_parse
-def adv_eval_cli(task_name:str=None, # task key (`attattr.data.PROCESSORS`)
-                 data_dir:str=None, # folder holding the task's dev TSV file
-                 output_dir:str=None, # folder for the evaluated patterns and the report
-                 pattern_file:str=None, # `attattr-adv-mine`'s (or the original's) pattern file
+def adv_eval_cli(task_name:str=None, # required: task key (`attattr.data.PROCESSORS`)
+                 data_dir:str=None, # required: folder holding the task's dev TSV file
+                 output_dir:str=None, # required: folder for the evaluated patterns and the report
+                 pattern_file:str=None, # required: `attattr-adv-mine`'s (or the original's) pattern file
                  model:str=None, # fine-tuned classifier: Hugging Face folder or original-format state dict
                  model_file:str=None, # the original's name for --model
                  bert_model:str=None, # tokenizer and base config for an original-format state dict

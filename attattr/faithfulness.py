@@ -338,13 +338,13 @@ def write_results(res:dict, out:Path) -> list[Path]:
     return [out/'faithfulness.json', out/'faithfulness.csv', out/'faithfulness.png']
 
 @call_parse
-def faithfulness_cli(task_name:str=None, # task key: sst-2, mnli, ... (see `attattr.data.PROCESSORS`)
-                     data_dir:str=None, # folder with the task's TSV files
-                     model:str=None, # fine-tuned classifier folder (or original-format state dict)
+def faithfulness_cli(task_name:str=None, # required: task key: sst-2, mnli, ... (see `attattr.data.PROCESSORS`)
+                     data_dir:str=None, # required: folder with the task's TSV files
+                     model:str=None, # required: fine-tuned classifier folder (or original-format state dict)
                      methods:str='attattr,attention,rollout,grad_attention,random', # comma-separated, of `SCORERS`
                      level:str='tokens,edges,heads', # comma-separated levels
                      num_examples:int=20, # first N dev examples
-                     output_dir:str=None, # folder for run.json, per-method files, JSON, CSV and figure
+                     output_dir:str=None, # required: folder for run.json, per-method files, JSON, CSV and figure
                     ):
     "Faithfulness benchmark of attribution methods on a task's dev examples."
     require_flags(dict(task_name=task_name, data_dir=data_dir, model=model, output_dir=output_dir))

@@ -14,7 +14,7 @@ from torch import nn
 from tqdm.auto import tqdm
 from .core import AttattrError
 from .data import METRICS, collate, metric_value
-from .hooks import HookState, hooked_forward
+from .hooks import HookState, hooked_forward, position_limit
 
 # %% auto #0
 __all__ = ['EVAL_BATCH_SIZE', 'MAX_BATCH_TOKENS', 'SEED', 'seed_everything', 'pad_token_id', 'model_inputs', 'length_batches',
@@ -68,6 +68,8 @@ def predict_logits(model:nn.Module, # a classifier (hooked by `attattr.hooks.hoo
     "The logits of `model` on `features`: batched by length, in eval mode, without gradients, heads masked by `head_mask`."
     feats = list(features)
     if not feats: raise AttattrError("predict: no examples (at least 1 is needed)")
+    if (lim := position_limit(model)) is not None and (n := max(len(f.input_ids) for f in feats)) > lim:
+        raise AttattrError(f"an example has {n} tokens, more than the model's {lim} positions: featurize with max_seq_length ≤ {lim} (--max_seq_length)")
     m = None if head_mask is None else torch.as_tensor(head_mask)
     if m is not None and m.dim() == 3 and m.shape[0] != len(feats): raise AttattrError(f"{m.shape[0]} head masks for {len(feats)} examples")
     model.eval()

@@ -582,12 +582,12 @@ def _write_results(imps:dict, rows:list, output_dir, metric:str, title:str) -> l
 
 # %% ../nbs/10_pruning.ipynb #8b5d44cc
 @call_parse
-def prune_cli(task_name:str=None, # task key, e.g. mnli, sst-2, snli (see `attattr.data.PROCESSORS`)
-              data_dir:str=None, # folder with the task's TSV files
+def prune_cli(task_name:str=None, # required: task key, e.g. mnli, sst-2, snli (see `attattr.data.PROCESSORS`)
+              data_dir:str=None, # required: folder with the task's TSV files
               model:str=None, # fine-tuned classifier: HF folder or original-format state dict
               model_file:str=None, # the original's name for --model
               bert_model:str=None, # base model folder (tokenizer/config for a bare state dict); a hub name is ignored
-              output_dir:str=None, # folder for the importance, result, table and plot files
+              output_dir:str=None, # required: folder for the importance, result, table and plot files
               method:str='attr', # importance method(s), comma-separated: attr, taylor, entropy, confidence, random
               num_examples:int=200, # importance examples: the first N of --importance_split
               batch_size:int=20, # attr: integration points per forward; others: examples per batch

@@ -284,3 +284,13 @@ def test_outputs_all_or_nothing(setup, tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err == f"attattr-attr: error: {tmp_path/'att_score_zero_base_exp3.json'}: no space left on the device\n", err
     assert list(tmp_path.iterdir()) == []
+
+def test_longer_than_the_positions(setup, tmp_path, monkeypatch, capsys):
+    "--max_seq_length above the model's position embeddings: one line naming the limit, exit 2, nothing written (#20 item 11)."
+    out, data = tmp_path/'long', tmp_path/'data'
+    data.mkdir(); (data/'dev.tsv').write_text('sentence\tlabel\n' + ' '.join(sentence(i) for i in range(12)) + '\t1\n')  # ~200 words
+    code = cli(monkeypatch, 'attattr-tokens', '--task_name', 'sst-2', '--data_dir', data, '--model', setup/'model',
+               '--output_dir', out, '--max_seq_length', 400, '--num_examples', 1, '--quiet')
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "more than the model's 160 positions" in err, err
+    assert not out.exists() or not any(out.iterdir())
