@@ -42,6 +42,7 @@ def quadrature(method:str=DEFAULT_METHOD, # one of `METHODS` (captum's spellings
                n_steps:int=DEFAULT_STEPS, # number of points m
               ) -> tuple[torch.Tensor, torch.Tensor]:
     "Points α_k in [0, 1] and weights w_k (float64, shape (m,)) so that ∫₀¹ f ≈ Σ w_k f(α_k)."
+    if isinstance(n_steps, bool) or not float(n_steps).is_integer(): raise AttattrError(f"n_steps must be a whole number of points, got {n_steps!r}")
     m, name = int(n_steps), _ALIASES.get(method, method)
     if m < 1: raise AttattrError(f"n_steps must be ≥ 1, got {n_steps}")
     k = torch.arange(m, dtype=torch.float64)
