@@ -13,7 +13,7 @@ import numpy as np
 from fastcore.script import call_parse, store_true
 from tqdm import tqdm
 from contextlib import nullcontext
-from .core import atomic_write, AttattrError, BoolFlag, folder_lock, LOCK_FILE, output_group, require_flags, run_cli, write_json_atomic
+from .core import atomic_write, AttattrError, BoolFlag, cli_points, folder_lock, LOCK_FILE, output_group, require_flags, run_cli, write_json_atomic
 from .data import (Features, InputExample, MAX_SEQ_LENGTH, featurize, get_processor, group_by_label,
                           featurize_tokens, special_layouts)
 from .models import load_cli_model
@@ -536,15 +536,6 @@ def evaluate_attack(model, # a hooked classifier
 # %% ../nbs/11_attack.ipynb #faf2d677
 DATA_TYPES = ('train', 'dev')  # --data_type: the split patterns are mined from (dev = dev_matched for MNLI)
 
-def _cli_steps(n_steps, default:int):
-    "--n_steps as the CLI gives it ('auto', a count, or None: `default`), checked."
-    if n_steps in (None, ''): return default
-    if str(n_steps).strip().lower() == 'auto': return 'auto'
-    try: n = int(str(n_steps))
-    except ValueError: raise AttattrError(f"--n_steps must be a whole number of points or 'auto', got {n_steps!r}") from None
-    if n < 1: raise AttattrError(f"--n_steps must be at least 1, got {n}")
-    return n
-
 def _print(files:list) -> list:
     "Print the paths written, one a line, and return them."
     for p in files: print(p)
@@ -577,7 +568,7 @@ def adv_mine_cli(task_name:str=None, # required: task key: mnli, snli, sst-2, rt
     if data_type not in DATA_TYPES: raise AttattrError(f"--data_type: expected one of {DATA_TYPES}, got {data_type!r}")
     if start_exp < 0 or num_exp < 1: raise AttattrError(f"--start_exp must be ≥ 0 and --num_exp ≥ 1, got {start_exp} and {num_exp}")
     if batch_size < 1 or num_batch < 1: raise AttattrError(f"--batch_size and --num_batch must be ≥ 1, got {batch_size} and {num_batch}")
-    steps = _cli_steps(n_steps, batch_size * num_batch)
+    steps = cli_points(n_steps, batch_size * num_batch)
     if steps != 'auto': quadrature(method, steps)  # checks the method name
     if exclude_label_words < 0: raise AttattrError(f"--exclude_label_words must be ≥ 0, got {exclude_label_words}")
     proc = get_processor(task_name)

@@ -16,9 +16,9 @@ from fastcore.script import bool_arg
 __all__ = ['CLI_ERROR_STATUS', 'ERRNO_TEXTS', 'BoolFlag', 'CONSOLE_SCRIPTS', 'ARG_TYPES', 'REQUIRED', 'MAX_DEFAULT_THREADS',
            'THREADS_HELP', 'attattr_demo', 'attattr_attr', 'attattr_tokens', 'attattr_tree', 'attattr_prune',
            'attattr_adv_mine', 'attattr_adv_eval', 'attattr_finetune', 'attattr_view', 'attattr_faithfulness',
-           'LOCK_FILE', 'AttattrError', 'os_error_text', 'cli_errors', 'require_flags', 'original_flags', 'snake_flags',
-           'arg_spec', 'script_spec', 'default_threads', 'cli_parser', 'set_threads', 'script_specs', 'load_script',
-           'console', 'run_cli', 'atomic_write', 'write_json_atomic', 'output_group', 'folder_lock']
+           'LOCK_FILE', 'AttattrError', 'os_error_text', 'cli_errors', 'require_flags', 'cli_points', 'original_flags',
+           'snake_flags', 'arg_spec', 'script_spec', 'default_threads', 'cli_parser', 'set_threads', 'script_specs',
+           'load_script', 'console', 'run_cli', 'atomic_write', 'write_json_atomic', 'output_group', 'folder_lock']
 
 # %% ../nbs/00_core.ipynb #3c1169ae
 class AttattrError(ValueError):
@@ -65,6 +65,19 @@ def require_flags(flags:dict, # flag name → value given (None: missing)
     "Raise `AttattrError` naming the first required command-line flag that is missing."
     for k, v in flags.items():
         if v is None: raise AttattrError(f"--{k} is required" + (f" (or --{aliases[k]})" if k in (aliases or {}) else ''))
+
+# %% ../nbs/00_core.ipynb #d71b27b0
+def cli_points(n_steps, # --n_steps as typed: a whole number ≥ 1, 'auto', or None/'' (then `default`)
+               default:int, # the number of points when --n_steps is not given
+              ) -> int|str: # the number of points, or 'auto'
+    "--n_steps of a console script as a number of integration points or 'auto'; an `AttattrError` names a bad value."
+    if n_steps in (None, ''): return default
+    if str(n_steps).strip().lower() == 'auto': return 'auto'
+    try: n = int(str(n_steps))
+    except ValueError: raise AttattrError(f"--n_steps must be a whole number of points or 'auto', got {n_steps!r}") from None
+    if n < 1: raise AttattrError(f"--n_steps must be at least 1, got {n}")
+    return n
+
 
 # %% ../nbs/00_core.ipynb #a403e7de
 BoolFlag = Annotated[bool_arg, dict(nargs='?', const=True, metavar='BOOL')]  # a console script's on/off parameter:

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 from fastcore.script import call_parse
-from .core import atomic_write, AttattrError, BoolFlag, cli_errors, output_group, require_flags, run_cli, write_json_atomic
+from .core import atomic_write, AttattrError, BoolFlag, cli_errors, cli_points, output_group, require_flags, run_cli, write_json_atomic
 from .data import MAX_SEQ_LENGTH, batches, featurize_task, get_processor
 from .hooks import hook_model, hooked_forward, HookState, num_layers_heads, params_requiring_grad, RECORD_ATTR, unhook
 from .models import load_cli_model
@@ -556,11 +556,7 @@ def _methods(method:str) -> list[str]:
 
 def _attr_cli_settings(n_steps, default:int, quadrature:str, tol:float) -> dict:
     "attr importance settings from the CLI's --n_steps ('auto', a count, or None: `default`), --quadrature and --tol, checked."
-    n = default if n_steps in (None, '') else 'auto' if str(n_steps).strip().lower() == 'auto' else None
-    if n is None:
-        try: n = int(str(n_steps))
-        except ValueError: raise AttattrError(f"--n_steps must be a whole number of points or 'auto', got {n_steps!r}") from None
-    if n != 'auto' and n < 1: raise AttattrError(f"--n_steps must be at least 1, got {n}")
+    n = cli_points(n_steps, default)
     if n == 'auto': return dict(n_steps='auto', tol=float(tol), internal_batch_size=None)
     quadrature_rule(quadrature, n)  # checks the rule's name
     return dict(n_steps=n, method=quadrature, internal_batch_size=None)

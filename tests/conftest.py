@@ -28,3 +28,17 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+@pytest.fixture
+def full_disk_at(monkeypatch):
+    "`full_disk_at(k)`: the k-th file `attattr.core` writes from now on fails with ENOSPC (a full disk) when it is synced."
+    import errno
+    from attattr import core
+    def arm(k:int):
+        real, calls = os.fsync, []
+        def fsync(fd):
+            calls.append(fd)
+            if len(calls) == k: raise OSError(errno.ENOSPC, 'No space left on device')
+            return real(fd)
+        monkeypatch.setattr(core.os, 'fsync', fsync)
+    return arm

@@ -269,16 +269,9 @@ def test_resume_refuses_changed_text(setup, tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err.count('\n') == 1 and 'example 1' in err and 'changed since it was attributed' in err, err
 
-def test_outputs_all_or_nothing(setup, tmp_path, monkeypatch, capsys):
+def test_outputs_all_or_nothing(setup, tmp_path, monkeypatch, capsys, full_disk_at):
     "The second output cannot be written (a full disk): the first is not left behind, and the error is one line naming it."
-    import errno, os
-    from attattr import core
-    real, calls = os.fsync, []
-    def fsync(fd):
-        calls.append(fd)
-        if len(calls) == 2: raise OSError(errno.ENOSPC, 'No space left on device')
-        return real(fd)
-    monkeypatch.setattr(core.os, 'fsync', fsync)
+    full_disk_at(2)
     assert cli(monkeypatch, 'attattr-attr', '--task_name', 'sst-2', '--data_dir', setup/'data', '--model', setup/'model',
                '--example_index', '3', '--get_att_attr', '--get_att_score', '--n_steps', '4', '--output_dir', tmp_path) == 2
     err = capsys.readouterr().err

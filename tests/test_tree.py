@@ -312,16 +312,9 @@ def test_cli_minimal_tokens_file_and_default_index(files, tmp_path, monkeypatch,
     H = nx.node_link_graph(json.loads((tmp_path/'tree.json').read_text()))
     assert H.graph['example_index'] == 16 and set(H.edges) == set(build_tree(hand_attr().astype(np.float32), TOKENS).edges)
 
-def test_cli_outputs_all_or_nothing(files, tmp_path, monkeypatch, capsys):
+def test_cli_outputs_all_or_nothing(files, tmp_path, monkeypatch, capsys, full_disk_at):
     "A full disk at the third file: none of the tree's files is left, one line names the file that failed."
-    import errno
-    from attattr import core
-    real, calls = os.fsync, []
-    def fsync(fd):
-        calls.append(fd)
-        if len(calls) == 3: raise OSError(errno.ENOSPC, 'No space left on device')
-        return real(fd)
-    monkeypatch.setattr(core.os, 'fsync', fsync)
+    full_disk_at(3)
     r = _main(monkeypatch, capsys, '--attr_file', files/'attr_zero_base_exp16.json', '--tokens_file', files/'tokens_and_pred_100.json',
               '--out', tmp_path/'tree')
     assert r.returncode == 2 and r.stderr == f"attattr-tree: error: {tmp_path/'tree.graphml'}: no space left on the device\n", r.stderr
