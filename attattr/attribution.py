@@ -124,7 +124,8 @@ def adaptive_simpson(f, # α ↦ the integrand at α (a tensor or a float)
 class Attribution:
     "Attribution scores of one example, cropped to its real tokens."
     attributions:torch.Tensor # (layers, h, n, n) attribution of query i attending to key j
-    attentions:torch.Tensor # (L, h, n, n) post-softmax attention probabilities of every layer
+    attentions:torch.Tensor|None # (L, h, n, n) post-softmax attention probabilities of every layer (None: not kept,
+                                 # `attribute(return_attentions=False)`)
     layers:list # layer indices of `attributions`' first axis
     logits:torch.Tensor # (num_labels,) the model's logits
     target:int # class (a decoder: token) whose output was attributed
@@ -179,18 +180,19 @@ POINT_TOKENS = 8192  # CPU: default budget of one forward, scaled layers × exam
 # all points go in one forward, halved on an out-of-memory error (the size that fitted is kept for the model's later
 # calls). `internal_batch_size` overrides both
 
-def _points_per_forward(model, dev, rows_tokens, m):
-    "Default points per forward for `rows_tokens` = scaled layers × examples × tokens and m points."
+def _points_per_forward(model, dev, rows_tokens, m, cap=None):
+    "Default points per forward for `rows_tokens` = scaled layers × examples × tokens and m points, at most `cap` (memory)."
     budget = hook_record(model).point_tokens or (POINT_TOKENS if dev.type == 'cpu' else None)
-    return m if budget is None else max(1, min(m, budget // rows_tokens))
+    bs = m if budget is None else max(1, min(m, budget // rows_tokens))
+    return bs if cap is None else max(1, min(bs, cap))
 
 def _out_of_memory(e:BaseException) -> bool:
     "Whether `e` is a failed allocation: a GPU's out-of-memory error, or the CPU allocator's."
     return isinstance(e, torch.OutOfMemoryError) or (isinstance(e, RuntimeError) and "can't allocate memory" in str(e))
 
-def _fit(model, dev, internal_batch_size, rows_tokens, m, run):
-    "`run(bs)` with bs points per forward: `internal_batch_size`, or the default halved on each out-of-memory error (kept for later calls)."
-    bs = internal_batch_size or _points_per_forward(model, dev, rows_tokens, m)
+def _fit(model, dev, internal_batch_size, rows_tokens, m, run, cap=None):
+    "`run(bs)` with bs points per forward: `internal_batch_size`, or the default (at most `cap`) halved on each out-of-memory error (kept for later calls)."
+    bs = internal_batch_size or _points_per_forward(model, dev, rows_tokens, m, cap)
     while True:
         try: return run(bs)
         except RuntimeError as e:  # out of memory: halve the points per forward and keep the size that fits
@@ -212,12 +214,19 @@ def _add_read_row(dst, g, qcols, read):
     "Add the read row's gradient `g` (b, H, 1, N) into `dst` (b, H, r, N) at each example's query row naming column `read`."
     for i, j in (qcols == read).nonzero().tolist(): dst[i, :, j] += g[i, :, 0]
 
+def _place(dst, g, model, st, layer, qcols):
+    "Add layer `layer`'s gradient rows `g` (b, H, q, N) into `dst` (b, H, Q, N): all rows, the read row alone (`cls_query`), or the rows `qcols` (b, r)."
+    N = dst.shape[-1]
+    if qcols is None: dst[:, :, _query_rows(model, g, N)] += g
+    elif st.cuts(layer): _add_read_row(dst, g, qcols, N - 1 if hook_record(model).causal else 0)
+    else: dst += g  # (b, H, r, N): the query rows' only
+
 def _gradients(model, x, Ls, alphas, weights, bs, tgt, ctr, head_mask, base, output, amp, i0, qcols=None):
-    "Σ_k w_k ∂F/∂A at the points for each scaled layer and example (T, b, h, Q, N), float64 (`weights` None: each point's, (T, b, k, h, N, N), float32); and F at α = 0 (T, b). Q: N, or the r query rows `qcols` (b, r)."
+    "Σ_k w_k ∂F/∂A at the points for each scaled layer and example (T, b, h, Q, N), float64 (`weights` None: each point's, (T, b, k, h, Q, N), float32); and F at α = 0 (T, b). Q: N, or the r query rows `qcols` (b, r)."
     dev, (b, N), T, H = x['input_ids'].device, x['input_ids'].shape, len(Ls), num_layers_heads(model)[1]
     Q = N if qcols is None else qcols.shape[1]
     grads = (torch.zeros(T, b, H, Q, N, dtype=torch.float64, device=dev) if weights is not None else
-             torch.zeros(T, b, len(alphas), H, N, N, device=dev))
+             torch.zeros(T, b, len(alphas), H, Q, N, device=dev))
     tg, f0 = tgt.to(dev).view(1, b, 1, 1), None
     cg = None if ctr is None else ctr.to(dev).view(1, b, 1, 1)
     # one forward/backward per chunk of points for every layer and example at once (`attattr.hooks`); parameters
@@ -236,12 +245,10 @@ def _gradients(model, x, Ls, alphas, weights, bs, tgt, ctr, head_mask, base, out
                 # the [CLS] query row is read and the other rows' gradients are zero; h_l < H in a pruned layer
                 if w is None:  # each point's own gradient (`n_steps='auto'`)
                     g = full_heads(g.float(), model, Ls[t]).view(b, len(a), H, *g.shape[-2:])  # (b, k, H, q, N)
-                    grads[t, :, s:s + len(a), :, _query_rows(model, g, N)] = g
+                    for j in range(len(a)): _place(grads[t, :, s + j], g[:, j], model, st, Ls[t], qcols)
                     continue
                 g = (w.view(1, -1, 1, 1, 1) * g.double().view(b, len(a), *g.shape[1:])).sum(1)  # (b, h_l, q, N)
-                if qcols is None: grads[t, :, :, _query_rows(model, g, N)] += full_heads(g, model, Ls[t])
-                elif st.cuts(Ls[t]): _add_read_row(grads[t], full_heads(g, model, Ls[t]), qcols, N - 1 if hook_record(model).causal else 0)
-                else: grads[t] += full_heads(g, model, Ls[t])  # (b, H, r, N): the query rows' only
+                _place(grads[t], full_heads(g, model, Ls[t]), model, st, Ls[t], qcols)
             if i0 is not None and s <= i0 < s + bs: f0 = F[:, :, i0 - s].detach().float().cpu()  # (T, b)
     return grads, f0
 
@@ -275,11 +282,12 @@ def _as_batch(examples, device, pad_id=0, left:bool=False):
     def pad(v, k): return nn.functional.pad(v, (N - v.shape[1], 0) if left else (0, N - v.shape[1]), value=pad_id if k == 'input_ids' else 0)
     return {k: torch.cat([pad(x[k], k) for x in xs]) for k in xs[0]}, ns
 
-def _record(model, inputs, head_mask, amp):
-    "Logits (b, c) and attention probabilities (b, L, h, N, N) of a plain forward."
-    st = HookState(record=True, head_mask=head_mask)
+def _record(model, inputs, head_mask, amp, layers=None):
+    "Logits (b, c) and attention probabilities of a plain forward: every layer's (b, L, h, N, N), or those of `layers` (b, T, h, N, N)."
+    st = HookState(record=True if layers is None else tuple(layers), head_mask=head_mask)
     with torch.no_grad(), amp: logits = final_logits(hooked_forward(model, inputs, st))
-    return logits.float(), torch.stack([full_heads(p, model, l) for l, p in enumerate(st.probs)], 1).float()
+    ls = range(len(st.probs)) if layers is None else sorted(layers)
+    return logits.float(), torch.stack([full_heads(p, model, l) for l, p in zip(ls, st.probs)], 1).float()
 
 def _query_columns(queries, ns, N, causal, dev):
     "Query positions (r,) over each example's real tokens → their columns (b, r) in the padded batch and positions (b, r)."
@@ -316,23 +324,31 @@ def _free_memory(dev:torch.device) -> int|None:
     try: return next(int(l.split()[1]) * 1024 for l in open('/proc/meminfo') if l.startswith('MemAvailable:'))
     except (OSError, StopIteration, ValueError): return None
 
-def _bytes_needed(model, b, N, T, baseline, bs, Q=None) -> int:
+def _bytes_needed(model, b, N, T, baseline, bs, Q=None, every=True, auto=False) -> int:
     "A lower bound of the bytes `attribute` needs for b examples of N tokens, T layers, bs points per forward, Q query rows."
     L, H = num_layers_heads(model)
     P, Pq = b * H * N * N, b * H * (Q or N) * N  # entries of one layer's attention probabilities, of its query rows
-    kept = P * 4 * L * (1 + baseline) + Pq * 4 * T  # float32: every layer's probabilities (and the baseline's), the result
+    kept = P * 4 * ((L if every else T) + L * baseline) + Pq * 4 * T  # float32: the recorded probabilities (every
+    # layer's, or the attributed ones'), the baseline's, the result
     grads = Pq * 8 * T  # the float64 sums of the gradients
+    if auto: grads += Pq * 4 * T * bs  # `n_steps='auto'` keeps each point's float32 gradient
     saved = P * 4 * T * bs * (L + 1) // 2  # at least one (h, N, N) tensor saved per point row and layer it runs through
     return kept + grads + saved
 
-def _check_fits(model, dev, b, N, T, baseline, internal_batch_size, Q=None):
-    "Raise `AttattrError` before starting when `_bytes_needed` exceeds the memory free on `dev`."
+def _max_points(dev, need) -> int|None:
+    "The most points per forward whose `need(bs)` (bytes) fits in the memory free on `dev`, at least 1; None if unknown."
     free = _free_memory(dev)
-    need = _bytes_needed(model, b, N, T, baseline, internal_batch_size or 1, Q)
+    if free is None: return None
+    fixed, per = need(0), need(1) - need(0)
+    return max(1, (free - fixed) // per) if per > 0 else None
+
+def _check_fits(dev, need:int, what:str):
+    "Raise `AttattrError` before starting when `need` bytes (for `what`) exceed the memory free on `dev`."
+    free = _free_memory(dev)
     if free is None or need <= free: return
-    raise AttattrError(f"attribute needs at least {need / 2**30:.1f} GiB for {b} example(s) of {N} tokens and {T} layer(s), "
-                       f"{free / 2**30:.1f} GiB are free on {dev}: attribute fewer layers at a time (`layers`), fewer query "
-                       "rows (`queries`), fewer or shorter examples (tokens), or fewer points per forward (`internal_batch_size`)")
+    raise AttattrError(f"attribute needs at least {need / 2**30:.1f} GiB for {what}, {free / 2**30:.1f} GiB are free on "
+                       f"{dev}: attribute fewer layers at a time (`layers`), fewer query rows (`queries`), fewer or shorter "
+                       "examples (tokens), fewer points per forward (`internal_batch_size`), or return_attentions=False")
 
 def _baselines(model, inputs, baselines, head_mask, amp, att):
     "Per-example, per-layer baseline probabilities (b or 1, L, h, N, N), or None for the zero baseline, and the baseline's name."
@@ -349,8 +365,8 @@ def _baselines(model, inputs, baselines, head_mask, amp, att):
         if x['input_ids'].shape != inputs['input_ids'].shape:
             raise AttattrError(f"baseline input has shape {tuple(x['input_ids'].shape)}, the input {tuple(inputs['input_ids'].shape)}")
         return _record(model, x, head_mask, amp)[1], 'input'
-    b = torch.as_tensor(baselines).to(att)
-    if b.shape != att.shape[1:]: raise AttattrError(f"baseline attentions have shape {tuple(b.shape)}, expected {tuple(att.shape[1:])}")
+    b, shape = torch.as_tensor(baselines).to(att), (num_layers_heads(model)[0], *att.shape[2:])  # (L, h, N, N)
+    if b.shape != shape: raise AttattrError(f"baseline attentions have shape {tuple(b.shape)}, expected {shape}")
     return b[None], 'tensor'
 
 def _class_id(model, t, tokenizer=None, what='target'):
@@ -388,6 +404,8 @@ def attribute(model:nn.Module, # a classifier or causal LM, hooked by `attattr.h
               queries:list|None=None, # query positions to attribute (default all; negative: from the last token), over
                                       # each example's real tokens: attributions (layers, h, r, n), exact (see "Bounding memory")
               return_convergence_delta:bool=True, # compute the completeness residual per layer (always with 'auto')
+              return_attentions:bool=True, # keep every layer's probabilities in the result (`.attentions`); False: only
+                                           # the attributed layers' are recorded, and `.attentions` is None (long inputs)
               head_mask:torch.Tensor|None=None, # (L, h), or (b, L, h) per example: 0/1 mask applied in every forward
               tokens:list|None=None, # token strings to keep with the result (a list per example for a list)
               tokenizer=None, # or a tokenizer to make them from `input_ids`
@@ -417,11 +435,13 @@ def attribute(model:nn.Module, # a classifier or causal LM, hooked by `attattr.h
     if auto: _check_auto(method, tol, max_steps)
     elif isinstance(n_steps, str): raise AttattrError(f"n_steps must be an integer ≥ 1 or 'auto', got {n_steps!r}")
     else: alphas, weights = quadrature(method, n_steps)
-    if auto and queries is not None: raise AttattrError("queries cannot be combined with n_steps='auto' yet: give n_steps")
     qcols, qpos = _query_columns(queries, ns, N, rec.causal, dev)  # (b, r) columns in the batch, (b, r) positions
-    _check_fits(model, dev, b, N, len(Ls), baselines is not None and baselines != 'zero', internal_batch_size,
-                None if qcols is None else qcols.shape[1])
-    logits, att = _record(model, x, head_mask, amp)  # (b, c), (b, L, h, N, N)
+    need = lambda bs: _bytes_needed(model, b, N, len(Ls), baselines is not None and baselines != 'zero', bs,
+                                    None if qcols is None else qcols.shape[1], return_attentions, auto)
+    _check_fits(dev, need(internal_batch_size or 1), f"{b} example(s) of {N} tokens and {len(Ls)} layer(s)")
+    cap = _max_points(dev, need)  # the default points per forward stay within the free memory
+    logits, att = _record(model, x, head_mask, amp, None if return_attentions else Ls)  # (b, c), (b, L or T, h, N, N)
+    at = [l if return_attentions else t for t, l in enumerate(Ls)]  # each attributed layer's index in `att`
     check_finite(logits)
     def ids(t, what):  # one class/token id (or None) per example
         ts = list(t) if isinstance(t, (list, tuple)) else [t] * b
@@ -438,18 +458,17 @@ def attribute(model:nn.Module, # a classifier or causal LM, hooked by `attattr.h
     return_convergence_delta = return_convergence_delta or auto  # `auto` needs it (α = 0 is one of its points)
     if auto:
         f_in = _picked(_objective(logits, output), tgt, ctr)  # (b,) F(A)
-        attrs, f0, points, change = _auto_attributions(model, x, ns, Ls, att, base, tgt, ctr, f_in, head_mask, output, amp,
-                                                        tol, max_steps, internal_batch_size)
+        attrs, f0, points, change = _auto_attributions(model, x, ns, Ls, att, at, base, tgt, ctr, f_in, head_mask, output, amp, tol, max_steps, internal_batch_size, cap, qcols)
     else:
         # the α = 0 point gives F(baseline) for the completeness residual; add it when the rule lacks it
         if return_convergence_delta and not bool((alphas == 0).any()):
             alphas, weights = torch.cat([alphas.new_zeros(1), alphas]), torch.cat([weights.new_zeros(1), weights])
         i0 = int((alphas == 0).nonzero()[0]) if return_convergence_delta else None
         grads, f0 = _fit(model, dev, internal_batch_size, len(Ls) * b * N, len(alphas), lambda bs:
-                         _gradients(model, x, Ls, alphas, weights, bs, tgt, ctr, head_mask, base, output, amp, i0, qcols))
+                         _gradients(model, x, Ls, alphas, weights, bs, tgt, ctr, head_mask, base, output, amp, i0, qcols), cap)
         attrs = torch.empty(b, len(Ls), H, grads.shape[-2], N)  # (b, T, h, Q, N), assembled one layer at a time (bounded memory)
         for t, l in enumerate(Ls):
-            diff = att[:, l] - (0. if base is None else base[:, l].float())  # (b, h, N, N)
+            diff = att[:, at[t]] - (0. if base is None else base[:, l].float())  # (b, h, N, N)
             if qcols is not None: diff = diff.gather(2, qcols[:, None, :, None].expand(-1, H, -1, N))  # (b, h, r, N)
             attrs[:, t] = (diff.double() * grads[t]).float().cpu()
         del grads
@@ -458,7 +477,8 @@ def attribute(model:nn.Module, # a classifier or causal LM, hooked by `attattr.h
     res = []
     for i, (e, n) in enumerate(zip(examples, ns)):
         s = slice(N - n, N) if rec.causal else slice(0, n)  # its real tokens: a decoder's batch is padded on the left
-        r = Attribution(attrs[i, idx, :, s if qcols is None else slice(None), s], att[i, :, :, s, s].contiguous().cpu(), layers, logits[i].cpu(), int(tgt[i]),
+        r = Attribution(attrs[i, idx, :, s if qcols is None else slice(None), s],
+                        att[i, :, :, s, s].contiguous().cpu() if return_attentions else None, layers, logits[i].cpu(), int(tgt[i]),
                         output, _ALIASES.get(method, method), int(points[i, idx].max()) if auto else int(n_steps),
                         baseline=base_name, contrast=None if ctr is None else int(ctr[i]))
         if auto: r.method, r.points, r.change, r.tol = 'adaptive_simpson', points[i, idx], change[i, idx], float(tol)
@@ -550,13 +570,15 @@ def _forwards(need):
     return out
 
 # %% ../nbs/07_attribution.ipynb #1fa23243
-def _auto_attributions(model, x, ns, Ls, att, base, tgt, ctr, f_in, head_mask, output, amp, tol, max_steps, bs_user):
-    "`n_steps='auto'`: scores (b, T, h, N, N) by adaptive Simpson per example and layer; F(B) (T, b); points and changes (b, T)."
+def _auto_attributions(model, x, ns, Ls, att, at, base, tgt, ctr, f_in, head_mask, output, amp, tol, max_steps, bs_user,
+                       cap=None, qcols=None):
+    "`n_steps='auto'`: scores (b, T, h, Q, N) by adaptive Simpson per example and layer; F(B) (T, b); points and changes (b, T)."
     (b, N), T, H, causal = x['input_ids'].shape, len(Ls), att.shape[2], hook_record(model).causal
-    attrs, f0 = torch.zeros(b, T, H, N, N), torch.zeros(T, b)
+    attrs, f0 = torch.zeros(b, T, H, N if qcols is None else qcols.shape[1], N), torch.zeros(T, b)
     points, change = torch.zeros(b, T, dtype=torch.long), torch.zeros(b, T)
     real = [slice(N - n, N) if causal else slice(0, n) for n in ns]  # each example's real tokens in the batch
-    values = {(i, t): {} for i in range(b) for t in range(T)}  # α → ∂F/∂A (h, n_i, n_i) on example i's real tokens
+    rows = real if qcols is None else [qcols[i].cpu() for i in range(b)]  # the query rows of each example's scores
+    values = {(i, t): {} for i in range(b) for t in range(T)}  # α → ∂F/∂A (h, q_i, n_i) on example i's real tokens
     panels = {p: [(0., 1.)] for p in values}  # the pairs not done yet and their panels
     need = {p: panel_points(0., 1.) for p in values}  # the points each of them needs next
     while need:
@@ -566,32 +588,34 @@ def _auto_attributions(model, x, ns, Ls, att, base, tgt, ctr, f_in, head_mask, o
             bg = None if base is None else (base if base.shape[0] == 1 else base[ex])[..., cols, cols]
             hm = head_mask[ex] if head_mask is not None and head_mask.dim() == 3 else head_mask
             i0 = pts.index(0.) if 0. in pts else None
+            qg = None if qcols is None else qcols[ex] - (N - n if causal else 0)  # (b_g, r) the query columns in `xg`
             gs, f = _fit(model, x['input_ids'].device, bs_user, len(Lg) * len(ex) * n, len(pts), lambda bs: _gradients(
                 model, xg, Lg, torch.tensor(pts, dtype=torch.float64), None, bs, tgt[ex], None if ctr is None else ctr[ex],
-                hm, bg, output, amp, i0))  # (T_g, b_g, k, h, n, n)
+                hm, bg, output, amp, i0, qg), cap)  # (T_g, b_g, k, h, n or r, n)
             for a, i in enumerate(ex):
                 r = slice(n - ns[i], n) if causal else slice(0, ns[i])  # its real tokens
                 for c, t in enumerate(ts):
-                    values[i, t].update(zip(pts, gs[c, a][..., r, r].clone()))
+                    values[i, t].update(zip(pts, gs[c, a][..., r if qcols is None else slice(None), r].clone()))
                     if i0 is not None: f0[t, i] = f[c, a]
             del gs
         need, short = {}, {}
         for (i, t), pan in list(panels.items()):
-            d = (att[i, Ls[t]] - (0. if base is None else base[min(i, len(base) - 1), Ls[t]].float()))[:, real[i], real[i]]
-            est, err, errs = nested_estimate(values[i, t], pan, d.double())  # (h, n_i, n_i) each
+            d = (att[i, at[t]] - (0. if base is None else base[min(i, len(base) - 1), Ls[t]].float()))[:, rows[i]][..., real[i]]
+            est, err, errs = nested_estimate(values[i, t], pan, d.double())  # (h, q_i, n_i) each
             a, top = est.float(), float(est.abs().max())
             chg = float(err.max()) / top if top > 0 else 0.
             dF = f_in[i].cpu() - f0[t, i]
             delta = float(a.double().sum().float().cpu() - dF)  # as `Attribution.delta` computes it
             slack = ROUNDING * (abs(float(f_in[i])) + abs(float(f0[t, i])) + float(est.abs().sum()))
-            if abs(delta) <= tol * abs(float(dF)) + slack and chg <= tol:
-                attrs[i, t, :, real[i], real[i]] = a.cpu()
+            if (qcols is not None or abs(delta) <= tol * abs(float(dF)) + slack) and chg <= tol:  # (a subset of the query
+                # rows has no completeness to test: its scores' change alone decides)
+                attrs[i, t, :, real[i] if qcols is None else slice(None), real[i]] = a.cpu()
                 points[i, t], change[i, t] = len(values[i, t]), chg
                 del panels[i, t], values[i, t]
                 continue
             panels[i, t], new = bisect(pan, errs, tol * top, max_steps - len(values[i, t]))
             if new: need[i, t] = new
-            else: short[i, t] = (abs(delta) / max(abs(float(dF)), 1e-30), chg, len(values[i, t]))
+            else: short[i, t] = (0. if qcols is not None else abs(delta) / max(abs(float(dF)), 1e-30), chg, len(values[i, t]))
         if short:
             i, t = max(short, key=lambda p: max(short[p][:2]))  # the pair farthest from `tol`
             res, chg, used = short[i, t]
@@ -609,6 +633,8 @@ def save_original(res:Attribution, # an attribution of all layers
                   get_att_score:bool=True, # write `att_score_{base}_exp{i}.json`
                  ) -> list[Path]:
     "Write the original `generate_attrscore.py` files: one JSON line per layer, each a [heads][n][n] list."
+    if get_att_score and res.attentions is None:
+        raise AttattrError("no attention probabilities to write: attributed with return_attentions=False")
     out, base = Path(output_dir), ('zero_base' if res.baseline == 'zero' else 'pos_base')
     out.mkdir(parents=True, exist_ok=True)
     files = []

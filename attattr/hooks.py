@@ -58,11 +58,12 @@ class HookState:
     baselines:dict|None=None # layer -> (b, h, q, k) baseline probabilities B per example; None (or a missing layer) = zero
     head_mask:torch.Tensor|None=None # (layers, heads), or (b, layers, heads) per example: 0/1 (or any weight)
                                      # multiplying each head's probabilities; a pruned model's in the original numbering
-    record:bool=False # keep the post-softmax probabilities of every layer in `probs` (in forwards without `layers`)
+    record:bool|tuple=False # keep post-softmax probabilities in `probs`: every layer's (True) or the listed layers'
+                         # (in forwards without `layers`)
     keep_context:bool=False # keep per-head contexts `A·V` (b, h, q, d) with `retain_grad` in `contexts`
     cls_only:bool=False # after the last layer's attention block keep position 0 only (set by `hooked_forward` when exact)
     cls_query:bool=False # with `cls_only`, the whole last layer on position 0, its keys and values folded (likewise)
-    probs:list=field(default_factory=list) # recorded probabilities, one (b, h, q, k) tensor per layer
+    probs:list=field(default_factory=list) # recorded probabilities, one (b, h, q, k) tensor per recorded layer
     contexts:list=field(default_factory=list) # recorded contexts, one (b, h, q, d) tensor per layer
     points:dict=field(default_factory=dict) # layer -> its integration points (b·m, h, q, k), a leaf requiring grad
     calls:int=0 # attention calls seen in this forward = the index of the next layer
@@ -199,7 +200,7 @@ def attattr_attention(module:nn.Module, # the attention module calling us
     if kt: p = p.transpose(2, 3)  # (R, h, q, k), a view
     p = nn.functional.dropout(p, p=dropout, training=module.training)
     if st is not None:
-        if st.record: st.probs.append(p.detach().contiguous())
+        if st.record is True or (st.record and layer in st.record): st.probs.append(p.detach().contiguous())
         if layer in st.targets:  # the last b·m rows are copies of the clean rows (see `_add_point_rows`): scale them
             bm = st.examples * len(st.alphas)
             clean = p[-bm:].view(st.examples, len(st.alphas), *p.shape[1:])[:, 0]  # (b, h, q, k); h = 0 in a layer pruned bare

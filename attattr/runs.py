@@ -265,7 +265,7 @@ def attribute_split(model:nn.Module, # a hooked classifier (`attattr.models.load
     def attribute_batch(idx):
         fs = [feats[i] for i in idx]
         tgts = [f.label if target == 'gold' else None if target == 'pred' else int(target) for f in fs]
-        for i, f, res in zip(idx, fs, attribute(model, fs, target=tgts, **attribute_kwargs)):
+        for i, f, res in zip(idx, fs, attribute(model, fs, target=tgts, return_attentions=save_attentions, **attribute_kwargs)):
             rec = dict(index=i, guid=f.guid, tokens=res.tokens, pred=labels[res.pred_label] if labels else float(res.logits[0]),
                        gold=exs[i].label, target=res.target, f_input=res.f_input,
                        delta=None if res.delta is None else res.delta.tolist(), logits=res.logits.tolist())
@@ -360,7 +360,7 @@ def attribute_prompts(model:nn.Module, # a causal LM (`attattr.models.load_model
             if not group: continue  # a call takes a contrast for all its prompts or for none
             c = None if ps[group[0]]['contrast'] is None else [ps[i]['contrast'] for i in group]
             res.update(zip(group, attribute(model, [dict(input_ids=ids[i]) for i in group], target=[ps[i]['target'] for i in group],
-                                            contrast=c, tokenizer=tokenizer, **attribute_kwargs)))
+                                            contrast=c, tokenizer=tokenizer, return_attentions=save_attentions, **attribute_kwargs)))
         for i in idx:
             r = res[i]
             rec = dict(prompt_record(r, tokenizer, i), guid=ps[i]['guid'], target=r.target, contrast=r.contrast, f_input=r.f_input,
@@ -477,7 +477,8 @@ def attr_cli(task_name:str=None, # task key: mnli, sst-2, rte, ... (see attattr.
                       f"{s['resumed']} already there, of {s['examples']}")
                 return 0
             ids = tok(prompt, return_tensors='pt')['input_ids'][0]  # (n,), the tokenizer's special tokens (BOS) included
-            res = attribute(mod, dict(input_ids=ids), target=None if target == 'pred' else target, contrast=contrast, tokenizer=tok, **kw)
+            res = attribute(mod, dict(input_ids=ids), target=None if target == 'pred' else target, contrast=contrast, tokenizer=tok,
+                            return_attentions=get_att_score, **kw)
             i = 0 if example_index is None else example_index
             with output_group():  # all the files or none
                 files = save_original(res, output_dir, i, True, get_att_score)
@@ -522,7 +523,7 @@ def attr_cli(task_name:str=None, # task key: mnli, sst-2, rte, ... (see attattr.
             write_layers_json(torch.cat(st.probs).float(), path)  # (L, H, n, n)
             print(path); return 0
         tgt = f.label if tgt == 'gold' else None if tgt == 'pred' else tgt
-        res = attribute(mod, f, target=tgt, **kw)
+        res = attribute(mod, f, target=tgt, return_attentions=get_att_score, **kw)
         with output_group(): files = save_original(res, output_dir, example_index, get_att_attr, get_att_score)  # all or none
         for p in files: print(p)
         print(f"example {example_index}: predicted {labels[res.pred_label] if labels else float(res.logits[0])} "

@@ -167,5 +167,11 @@ def test_query_rows_equal_full_rows(tiny, shortcuts):
         assert rel(s.attributions, f.attributions[:, :, [0, 3, n - 1]]) <= 1e-6
     from attattr.core import AttattrError
     with pytest.raises(AttattrError, match='out of range'): attribute(model, fs[0], n_steps=2, queries=[999])
-    with pytest.raises(AttattrError, match='auto'): attribute(model, fs[0], n_steps='auto', queries=[0])
+    auto, ref = attribute(model, fs, n_steps='auto', queries=[0, -1]), attribute(model, fs, n_steps=512, queries=[0, -1])
+    for a, r in zip(auto, ref):  # n_steps='auto' on query rows: within tol of 512 points, no delta (a subset of the rows)
+        assert a.delta is None and a.points is not None and rel(a.attributions, r.attributions) <= 1e-3
+    lean = attribute(model, fs, n_steps=5, queries=[0, 3, -1], return_attentions=False, layers=[1])  # the attributed layers' only
+    for f, s in zip(full, lean):
+        n = f.attributions.shape[-1]
+        assert s.attentions is None and rel(s.attributions, f.attributions[[1]][:, :, [0, 3, n - 1]]) <= 1e-6
     hook_model(model)

@@ -143,6 +143,10 @@ def test_query_rows_match_reference():
         ref = reference_attribution(model, dict(input_ids=torch.tensor(p)), target=r.target, output='prob', n_steps=STEPS)
         assert r.queries == [2, len(p) - 1]
         assert rel(r.attributions, ref.attributions[:, :, [2, len(p) - 1]]) <= TOL
+    auto = attribute(model, [x, dict(input_ids=torch.tensor(SHORT))], n_steps='auto', queries=[-1], return_attentions=False)
+    for r, p in zip(auto, (PROMPT, SHORT)):  # n_steps='auto' on the last row of a left-padded batch: within tol of the reference
+        ref = reference_attribution(model, dict(input_ids=torch.tensor(p)), target=r.target, output="prob", n_steps=128)
+        assert r.attentions is None and rel(r.attributions, ref.attributions[:, :, [len(p) - 1]]) <= 1e-3
     first = attribute(model, x, n_steps=STEPS, queries=[0])  # the last layer's query rows other than the read row: zero
     assert first.attributions[-1].abs().max() == 0
 
