@@ -72,17 +72,17 @@ def panel_points(a:float, # the panel's start
 def nested_estimate(values:dict, # α → the integrand there (a tensor), for every point of the panels
                     panels:list, # (a, w) for each panel [a, a + w], together covering [0, 1]
                     scale=1., # a factor applied to each panel's estimates (`attribute`: A − B)
+                    cache:dict|None=None, # (a, w) → (B_p, |B_p − S_p|, its max): panels summed in earlier calls (same
+                                          # `values` and `scale`) are not summed again; new ones are added
                    ) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
     "Boole's estimate Σ_p B_p (float64), the change Σ_p |B_p − S_p| from Simpson's, elementwise, and each panel's max |B_p − S_p|."
-    est = err = 0.
-    errs = []
+    cache = {} if cache is None else cache
     for a, w in panels:
+        if (a, w) in cache: continue
         v = [values[x].double() for x in panel_points(a, w)]
         B, S = [scale * w * sum(c * x for c, x in zip(rule, v) if c) for rule in (BOOLE, SIMPSON)]
-        e = (B - S).abs()
-        est, err = est + B, err + e
-        errs.append(float(e.max()))
-    return est, err, errs
+        cache[a, w] = (B, (B - S).abs(), float((B - S).abs().max()))
+    return sum(cache[p][0] for p in panels), sum(cache[p][1] for p in panels), [cache[p][2] for p in panels]
 
 # %% ../nbs/07_attribution.ipynb #8d4a72f7
 MIN_WIDTH = 2.**-40  # panels this narrow are not split further: their points would no longer be distinct in float64
@@ -222,32 +222,33 @@ def _place(dst, g, model, st, layer, qcols):
     else: dst += g  # (b, H, r, N): the query rows' only
 
 def _gradients(model, x, Ls, alphas, weights, bs, tgt, ctr, head_mask, base, output, amp, i0, qcols=None):
-    "Σ_k w_k ∂F/∂A at the points for each scaled layer and example (T, b, h, Q, N), float64 (`weights` None: each point's, (T, b, k, h, Q, N), float32); and F at α = 0 (T, b). Q: N, or the r query rows `qcols` (b, r)."
+    "Σ_k w_k ∂F/∂A at the points `alphas` (k,) for each scaled layer and example (T, b, h, Q, N), float64 (`weights` None: each point's, (T, b, k, h, Q, N), float32, `alphas` (k,) or each layer's (T, k)); and F at α = 0 (T, b). Q: N, or the r query rows `qcols` (b, r)."
     dev, (b, N), T, H = x['input_ids'].device, x['input_ids'].shape, len(Ls), num_layers_heads(model)[1]
-    Q = N if qcols is None else qcols.shape[1]
+    Q, m = N if qcols is None else qcols.shape[1], alphas.shape[-1]
     grads = (torch.zeros(T, b, H, Q, N, dtype=torch.float64, device=dev) if weights is not None else
-             torch.zeros(T, b, len(alphas), H, Q, N, device=dev))
+             torch.zeros(T, b, m, H, Q, N, device=dev))
     tg, f0 = tgt.to(dev).view(1, b, 1, 1), None
     cg = None if ctr is None else ctr.to(dev).view(1, b, 1, 1)
     # one forward/backward per chunk of points for every layer and example at once (`attattr.hooks`); parameters
     # frozen: the backward stops at the scaled probabilities
     with params_requiring_grad(model, False), torch.enable_grad():
-        for s in range(0, len(alphas), bs):
-            a, w = alphas[s:s+bs], None if weights is None else weights[s:s+bs].to(dev)
+        for s in range(0, m, bs):
+            a, w = alphas[..., s:s+bs], None if weights is None else weights[s:s+bs].to(dev)
             st = HookState(layers=Ls, alphas=a.float().to(dev), head_mask=head_mask, cls_only=True, queries=qcols,
                            baselines=None if base is None else {l: base[:, l] for l in Ls})
             with amp: out = final_logits(hooked_forward(model, x, st))  # (T·b·k, c): layer-major, then example, then point
-            F = _objective(out, output).view(T, b, len(a), -1)
-            pick = lambda t: F.gather(-1, t.expand(T, b, len(a), 1))[..., 0]  # (T, b, k)
+            k = a.shape[-1]
+            F = _objective(out, output).view(T, b, k, -1)
+            pick = lambda t: F.gather(-1, t.expand(T, b, k, 1))[..., 0]  # (T, b, k)
             F = pick(tg) if cg is None else pick(tg) - pick(cg)
             gs = torch.autograd.grad(F.sum(), [st.points[l] for l in Ls])  # (b·k, h, N, N) each
             for t, g in enumerate(gs):  # g: (b·k, h_l, q, N); q = 1 for the last layer with `cls_query`, where only
                 # the [CLS] query row is read and the other rows' gradients are zero; h_l < H in a pruned layer
                 if w is None:  # each point's own gradient (`n_steps='auto'`)
-                    g = full_heads(g.float(), model, Ls[t]).view(b, len(a), H, *g.shape[-2:])  # (b, k, H, q, N)
-                    for j in range(len(a)): _place(grads[t, :, s + j], g[:, j], model, st, Ls[t], qcols)
+                    g = full_heads(g.float(), model, Ls[t]).view(b, k, H, *g.shape[-2:])  # (b, k, H, q, N)
+                    for j in range(k): _place(grads[t, :, s + j], g[:, j], model, st, Ls[t], qcols)
                     continue
-                g = (w.view(1, -1, 1, 1, 1) * g.double().view(b, len(a), *g.shape[1:])).sum(1)  # (b, h_l, q, N)
+                g = (w.view(1, -1, 1, 1, 1) * g.double().view(b, k, *g.shape[1:])).sum(1)  # (b, h_l, q, N)
                 _place(grads[t], full_heads(g, model, Ls[t]), model, st, Ls[t], qcols)
             if i0 is not None and s <= i0 < s + bs: f0 = F[:, :, i0 - s].detach().float().cpu()  # (T, b)
     return grads, f0
@@ -562,11 +563,11 @@ def _sub_batch(x, ex, n, causal):
     return {k: v[ex][:, cols] if torch.is_tensor(v) else v for k, v in x.items()}, cols
 
 def _forwards(need):
-    "One round's forwards, {(points, layers): examples}, from the new points of each (example, layer) pair."
-    by = {}
-    for (i, t), pts in need.items(): by.setdefault((tuple(pts), i), []).append(t)
+    "One round's forwards, {(layers, each one's points): examples}: an example's layers with as many new points share one."
+    by = {}  # each layer at its own points (`HookState.alphas` (T, k)); examples with the same layers and points share it too
+    for (i, t), pts in need.items(): by.setdefault((i, len(pts)), []).append((t, tuple(pts)))
     out = {}
-    for (pts, i), ts in by.items(): out.setdefault((pts, tuple(ts)), []).append(i)
+    for (i, k), tp in by.items(): out.setdefault(tuple(zip(*sorted(tp))), []).append(i)
     return out
 
 # %% ../nbs/07_attribution.ipynb #1fa23243
@@ -580,28 +581,29 @@ def _auto_attributions(model, x, ns, Ls, att, at, base, tgt, ctr, f_in, head_mas
     rows = real if qcols is None else [qcols[i].cpu() for i in range(b)]  # the query rows of each example's scores
     values = {(i, t): {} for i in range(b) for t in range(T)}  # α → ∂F/∂A (h, q_i, n_i) on example i's real tokens
     panels = {p: [(0., 1.)] for p in values}  # the pairs not done yet and their panels
+    sums = {p: {} for p in values}  # each pair's panels summed so far (`nested_estimate`'s cache)
     need = {p: panel_points(0., 1.) for p in values}  # the points each of them needs next
     while need:
-        for (pts, ts), ex in _forwards(need).items():  # only the pairs not done, only their new points
+        for (ts, pts), ex in _forwards(need).items():  # only the pairs not done, only their new points
             n, Lg = max(ns[i] for i in ex), [Ls[t] for t in ts]
             xg, cols = _sub_batch(x, torch.tensor(ex, device=x['input_ids'].device), n, causal)
             bg = None if base is None else (base if base.shape[0] == 1 else base[ex])[..., cols, cols]
             hm = head_mask[ex] if head_mask is not None and head_mask.dim() == 3 else head_mask
-            i0 = pts.index(0.) if 0. in pts else None
+            i0 = next((j for j, a in enumerate(zip(*pts)) if not any(a)), None)  # the point at α = 0 in every layer, if any
             qg = None if qcols is None else qcols[ex] - (N - n if causal else 0)  # (b_g, r) the query columns in `xg`
-            gs, f = _fit(model, x['input_ids'].device, bs_user, len(Lg) * len(ex) * n, len(pts), lambda bs: _gradients(
+            gs, f = _fit(model, x['input_ids'].device, bs_user, len(Lg) * len(ex) * n, len(pts[0]), lambda bs: _gradients(
                 model, xg, Lg, torch.tensor(pts, dtype=torch.float64), None, bs, tgt[ex], None if ctr is None else ctr[ex],
                 hm, bg, output, amp, i0, qg), cap)  # (T_g, b_g, k, h, n or r, n)
             for a, i in enumerate(ex):
                 r = slice(n - ns[i], n) if causal else slice(0, ns[i])  # its real tokens
                 for c, t in enumerate(ts):
-                    values[i, t].update(zip(pts, gs[c, a][..., r if qcols is None else slice(None), r].clone()))
+                    values[i, t].update(zip(pts[c], gs[c, a][..., r if qcols is None else slice(None), r].clone()))
                     if i0 is not None: f0[t, i] = f[c, a]
             del gs
         need, short = {}, {}
         for (i, t), pan in list(panels.items()):
             d = (att[i, at[t]] - (0. if base is None else base[min(i, len(base) - 1), Ls[t]].float()))[:, rows[i]][..., real[i]]
-            est, err, errs = nested_estimate(values[i, t], pan, d.double())  # (h, q_i, n_i) each
+            est, err, errs = nested_estimate(values[i, t], pan, d.double(), sums[i, t])  # (h, q_i, n_i) each
             a, top = est.float(), float(est.abs().max())
             chg = float(err.max()) / top if top > 0 else 0.
             dF = f_in[i].cpu() - f0[t, i]
@@ -611,7 +613,7 @@ def _auto_attributions(model, x, ns, Ls, att, at, base, tgt, ctr, f_in, head_mas
                 # rows has no completeness to test: its scores' change alone decides)
                 attrs[i, t, :, real[i] if qcols is None else slice(None), real[i]] = a.cpu()
                 points[i, t], change[i, t] = len(values[i, t]), chg
-                del panels[i, t], values[i, t]
+                del panels[i, t], values[i, t], sums[i, t]
                 continue
             panels[i, t], new = bisect(pan, errs, tol * top, max_steps - len(values[i, t]))
             if new: need[i, t] = new

@@ -54,7 +54,8 @@ def num_layers_heads(model:nn.Module) -> tuple[int, int]:
 class HookState:
     "What `attattr_attention` does in one forward, and what it recorded."
     layers:list|None=None # layers whose probabilities are replaced by α-scaled copies, all in this one forward
-    alphas:torch.Tensor|None=None # (m,) scale factors α of the integration points
+    alphas:torch.Tensor|None=None # (m,) scale factors α of the integration points, or (T, m): each scaled layer its
+                                 # own m (in `targets` order)
     baselines:dict|None=None # layer -> (b, h, q, k) baseline probabilities B per example; None (or a missing layer) = zero
     head_mask:torch.Tensor|None=None # (layers, heads), or (b, layers, heads) per example: 0/1 (or any weight)
                                      # multiplying each head's probabilities; a pruned model's in the original numbering
@@ -92,7 +93,8 @@ class HookState:
 # %% ../nbs/03_hooks.ipynb #b751b188
 def _scaled_points(p, st, layer):
     "Layer `layer`'s integration points `B + α(A − B)` for each example's clean probabilities `p` (b, h, q, k): a leaf."
-    a = st.alphas.to(p.dtype).view(1, -1, 1, 1, 1)  # (1, m, 1, 1, 1)
+    a = st.alphas if st.alphas.dim() == 1 else st.alphas[st.targets.index(layer)]  # (m,): this layer's
+    a = a.to(p.dtype).view(1, -1, 1, 1, 1)  # (1, m, 1, 1, 1)
     b = (st.baselines or {}).get(layer)
     q = p.shape[-2]  # n, or 1 with `cls_query`: the read position's row (the first, or a decoder's last)
     rows = slice(0, q) if st.hooks is None or st.hooks.position == 0 else slice(-q, None)
@@ -104,7 +106,7 @@ def _scaled_points(p, st, layer):
 def _query_points(pts, st, layer):
     "The points `pts` (b·m, h, q, k) with only the rows `st.queries` (b, r) a leaf (b·m, h, r, k), kept in `st.points`."
     full = pts.detach()  # the other rows: scaled by α too, but no gradient asked for them
-    idx = st.queries.to(pts.device).repeat_interleave(len(st.alphas), 0)  # (b·m, r)
+    idx = st.queries.to(pts.device).repeat_interleave(st.alphas.shape[-1], 0)  # (b·m, r)
     idx = idx[:, None, :, None].expand(-1, pts.shape[1], -1, pts.shape[-1])  # (b·m, h, r, k)
     leaf = st.points[layer] = full.gather(-2, idx).requires_grad_(True)
     return full.scatter(-2, idx, leaf)  # (b·m, h, q, k): ∂F/∂leaf is ∂F/∂pts on those rows
@@ -202,8 +204,8 @@ def attattr_attention(module:nn.Module, # the attention module calling us
     if st is not None:
         if st.record is True or (st.record and layer in st.record): st.probs.append(p.detach().contiguous())
         if layer in st.targets:  # the last b·m rows are copies of the clean rows (see `_add_point_rows`): scale them
-            bm = st.examples * len(st.alphas)
-            clean = p[-bm:].view(st.examples, len(st.alphas), *p.shape[1:])[:, 0]  # (b, h, q, k); h = 0 in a layer pruned bare
+            bm = st.examples * st.alphas.shape[-1]
+            clean = p[-bm:].view(st.examples, st.alphas.shape[-1], *p.shape[1:])[:, 0]  # (b, h, q, k); h = 0 in a layer pruned bare
             pts = st.points[layer] = _scaled_points(clean, st, layer)  # (b·m, h, q, k)
             if st.queries is not None and pts.shape[-2] > 1: pts = _query_points(pts, st, layer)  # (not the read row alone)
             p = torch.cat([p[:-bm], pts]) if p.shape[0] > bm else pts
@@ -251,7 +253,7 @@ def _add_point_rows(module, args, kwargs, slot):
     slot.clear()  # what this layer's projections may share (`_projection_in`): nothing, unless set below
     if st is None: return None
     if st.calls in (ts := st.targets):
-        b, m, last = st.examples, len(st.alphas), st.calls == ts[-1]
+        b, m, last = st.examples, st.alphas.shape[-1], st.calls == ts[-1]
         ex = torch.arange(b, device=h.device)
         rows = ex if st.rows is None else st.rows  # (R,)
         # the clean rows are only needed until the last scaled layer; after it every row is an integration point

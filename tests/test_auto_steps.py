@@ -67,7 +67,7 @@ def test_never_more_points_than_cap_and_only_unconverged_pairs_run(dec, monkeypa
     "Every point run is one of a pair's reported points: converged layers/examples are not run again."
     run, real = [], A._gradients
     def counting(model, x, Ls, alphas, *args):
-        run.append(len(Ls) * x['input_ids'].shape[0] * len(alphas))  # (layer, example, point) rows
+        run.append(len(Ls) * x['input_ids'].shape[0] * alphas.shape[-1])  # (layer, example, point) rows; alphas (k,) or (T, k)
         return real(model, x, Ls, alphas, *args)
     monkeypatch.setattr(A, '_gradients', counting)
     rs = attribute(dec, DEC, n_steps='auto', tol=1e-3, max_steps=70)
