@@ -166,6 +166,48 @@ class Attribution:
                 f"method={self.method}, n_steps={m}{d})")
 
 # %% ../nbs/07_attribution.ipynb #8396d814
+def _as_inputs(inputs, device):
+    "A one-example model-input dict (1, n) on `device`, cropped to its real tokens (padded left or right), from a dict or `Features`."
+    if not isinstance(inputs, dict):
+        inputs = {k: getattr(inputs, k) for k in ('input_ids', 'attention_mask', 'token_type_ids') if getattr(inputs, k, None) is not None}
+    out = {}
+    for k, v in inputs.items():
+        if k not in ('input_ids', 'attention_mask', 'token_type_ids'): continue
+        v = torch.as_tensor(v)
+        out[k] = (v[None] if v.dim() == 1 else v).to(device)
+    if 'input_ids' not in out: raise AttattrError("inputs need 'input_ids'")
+    if out['input_ids'].shape[0] != 1:
+        raise AttattrError(f"an inputs dict holds one example, got a batch of {out['input_ids'].shape[0]}: pass a list of examples")
+    out.setdefault('attention_mask', torch.ones_like(out['input_ids']))
+    real = out['attention_mask'][0].nonzero().flatten()  # positions of the real tokens
+    if not len(real): raise AttattrError("attention_mask has no real token")
+    s, e = int(real[0]), int(real[-1]) + 1
+    if len(real) != e - s: raise AttattrError("attention_mask must be ones with padding on one side only")
+    return {k: v[:, s:e] for k, v in out.items()}  # padding never changes real tokens' results: run the real tokens only
+
+def _as_batch(examples, device, pad_id=0, left:bool=False):
+    "Model inputs (b, N) of one or more examples, padded to the longest (on the left for a decoder), and their real lengths."
+    xs = [_as_inputs(e, device) for e in examples]
+    if not xs: raise AttattrError("no examples to attribute")
+    if len({frozenset(x) for x in xs}) > 1: raise AttattrError("the examples must all have the same input fields")
+    ns = [x['input_ids'].shape[1] for x in xs]
+    N = max(ns)
+    def pad(v, k): return nn.functional.pad(v, (N - v.shape[1], 0) if left else (0, N - v.shape[1]), value=pad_id if k == 'input_ids' else 0)
+    return {k: torch.cat([pad(x[k], k) for x in xs]) for k in xs[0]}, ns
+
+def _query_columns(queries, ns, N, causal, dev):
+    "Query positions (r,) over each example's real tokens → their columns (b, r) in the padded batch and positions (b, r)."
+    if queries is None: return None, None
+    qs = [int(q) for q in (queries if isinstance(queries, (list, tuple, range)) else torch.as_tensor(queries).flatten().tolist())]
+    if not qs: raise AttattrError("queries is empty: name at least one query position (None = all)")
+    if bad := [q for q in qs if not -min(ns) <= q < min(ns)]:
+        raise AttattrError(f"queries {bad} out of range for an example of {min(ns)} tokens")
+    pos = torch.tensor([[q % n for q in qs] for n in ns])  # (b, r) positions over the real tokens
+    off = torch.tensor([N - n if causal else 0 for n in ns])[:, None]  # a decoder's batch is padded on the left
+    return (pos + off).to(dev), pos
+
+
+# %% ../nbs/07_attribution.ipynb #21daddc0
 OUTPUTS = ("prob", "logit", "log_prob")  # which output of the target class is attributed (the original: 'prob')
 
 def _objective(logits, output):
@@ -175,36 +217,51 @@ def _objective(logits, output):
     if output == "logit": return logits.float()
     raise AttattrError(f"unknown output {output!r}: expected one of {', '.join(OUTPUTS)}")
 
-POINT_TOKENS = 8192  # CPU: default budget of one forward, scaled layers × examples × points × tokens (bounds memory:
-# ≈ 2 GB of saved activations for bert-base in float32; larger chunks were not faster, bench/RESULTS.md). On a GPU
-# all points go in one forward, halved on an out-of-memory error (the size that fitted is kept for the model's later
-# calls). `internal_batch_size` overrides both
+def _class_id(model, t, tokenizer=None, what='target'):
+    "A class or token id from an int, a label name (a classifier's `label2id`) or a one-token string (a tokenizer's)."
+    if t is None or isinstance(t, int): return t
+    if isinstance(t, str):
+        l2i = {} if hook_record(model).causal else (getattr(model.config, 'label2id', None) or {})
+        if t in l2i: return int(l2i[t])
+        if tokenizer is not None:
+            ids = tokenizer(t, add_special_tokens=False)['input_ids']
+            if len(ids) == 1: return int(ids[0])
+            raise AttattrError(f"{what} {t!r} is {len(ids)} tokens {tokenizer.convert_ids_to_tokens(ids)}, not one")
+        names = f" (labels: {', '.join(l2i)})" if l2i else ''
+        raise AttattrError(f"{what} {t!r} is not a label of the model{names}; pass `tokenizer` to look it up as a token")
+    try: return int(t)
+    except (TypeError, ValueError): raise AttattrError(f"{what} {t!r}: expected an id, a label or token string, or None") from None
 
-def _points_per_forward(model, dev, rows_tokens, m, cap=None):
-    "Default points per forward for `rows_tokens` = scaled layers × examples × tokens and m points, at most `cap` (memory)."
-    budget = hook_record(model).point_tokens or (POINT_TOKENS if dev.type == 'cpu' else None)
-    bs = m if budget is None else max(1, min(m, budget // rows_tokens))
-    return bs if cap is None else max(1, min(bs, cap))
 
-def _out_of_memory(e:BaseException) -> bool:
-    "Whether `e` is a failed allocation: a GPU's out-of-memory error, or the CPU allocator's."
-    return isinstance(e, torch.OutOfMemoryError) or (isinstance(e, RuntimeError) and "can't allocate memory" in str(e))
+# %% ../nbs/07_attribution.ipynb #80f107cc
+def _record(model, inputs, head_mask, amp, layers=None):
+    "Logits (b, c) and attention probabilities of a plain forward: every layer's (b, L, h, N, N), or those of `layers` (b, T, h, N, N)."
+    st = HookState(record=True if layers is None else tuple(layers), head_mask=head_mask)
+    with torch.no_grad(), amp: logits = final_logits(hooked_forward(model, inputs, st))
+    ls = range(len(st.probs)) if layers is None else sorted(layers)
+    return logits.float(), torch.stack([full_heads(p, model, l) for l, p in zip(ls, st.probs)], 1).float()
 
-def _fit(model, dev, internal_batch_size, rows_tokens, m, run, cap=None):
-    "`run(bs)` with bs points per forward: `internal_batch_size`, or the default (at most `cap`) halved on each out-of-memory error (kept for later calls)."
-    bs = internal_batch_size or _points_per_forward(model, dev, rows_tokens, m, cap)
-    while True:
-        try: return run(bs)
-        except RuntimeError as e:  # out of memory: halve the points per forward and keep the size that fits
-            if not _out_of_memory(e): raise
-            if internal_batch_size or bs == 1:
-                raise AttattrError(f"out of memory with {bs} integration point(s) per forward of {rows_tokens} layer × example × token "
-                                   "rows: attribute fewer layers at a time (`layers`), fewer or shorter examples, or a smaller "
-                                   f"`internal_batch_size` ({str(e).splitlines()[0][:100]})") from None
-            bs = (bs + 1) // 2
-            hook_record(model).point_tokens = rows_tokens * bs
-            if dev.type == 'cuda': torch.cuda.empty_cache()
+def _baselines(model, inputs, baselines, head_mask, amp, att):
+    "Per-example, per-layer baseline probabilities (b or 1, L, h, N, N), or None for the zero baseline, and the baseline's name."
+    if baselines is None or (isinstance(baselines, str) and baselines == 'zero'): return None, 'zero'
+    if isinstance(baselines, str) and baselines == 'pos':
+        emb = model.get_input_embeddings().weight
+        zeros = torch.zeros(*inputs['input_ids'].shape, emb.shape[1], dtype=emb.dtype, device=emb.device)
+        x = {k: v for k, v in inputs.items() if k != 'input_ids'} | dict(inputs_embeds=zeros)
+        return _record(model, x, head_mask, amp)[1], 'pos'
+    if isinstance(baselines, str): raise AttattrError(f"unknown baselines {baselines!r}: expected 'zero', 'pos', an input or attention tensors")
+    if att.shape[0] > 1: raise AttattrError("a list of examples takes baselines None, 'zero' or 'pos'; attribute one example at a time for others")
+    if isinstance(baselines, dict) or hasattr(baselines, 'input_ids'):
+        x = _as_inputs(baselines, inputs['input_ids'].device)
+        if x['input_ids'].shape != inputs['input_ids'].shape:
+            raise AttattrError(f"baseline input has shape {tuple(x['input_ids'].shape)}, the input {tuple(inputs['input_ids'].shape)}")
+        return _record(model, x, head_mask, amp)[1], 'input'
+    b, shape = torch.as_tensor(baselines).to(att), (num_layers_heads(model)[0], *att.shape[2:])  # (L, h, N, N)
+    if b.shape != shape: raise AttattrError(f"baseline attentions have shape {tuple(b.shape)}, expected {shape}")
+    return b[None], 'tensor'
 
+
+# %% ../nbs/07_attribution.ipynb #5bcc0a38
 def _query_rows(model, g, N):
     "The query rows of N that gradient `g` (..., q, N) covers: all, or (`cls_query`) the read position's, first or last."
     q = g.shape[-2]
@@ -254,69 +311,36 @@ def _gradients(model, x, Ls, alphas, weights, bs, tgt, ctr, head_mask, base, out
     return grads, f0
 
 
-def _as_inputs(inputs, device):
-    "A one-example model-input dict (1, n) on `device`, cropped to its real tokens (padded left or right), from a dict or `Features`."
-    if not isinstance(inputs, dict):
-        inputs = {k: getattr(inputs, k) for k in ('input_ids', 'attention_mask', 'token_type_ids') if getattr(inputs, k, None) is not None}
-    out = {}
-    for k, v in inputs.items():
-        if k not in ('input_ids', 'attention_mask', 'token_type_ids'): continue
-        v = torch.as_tensor(v)
-        out[k] = (v[None] if v.dim() == 1 else v).to(device)
-    if 'input_ids' not in out: raise AttattrError("inputs need 'input_ids'")
-    if out['input_ids'].shape[0] != 1:
-        raise AttattrError(f"an inputs dict holds one example, got a batch of {out['input_ids'].shape[0]}: pass a list of examples")
-    out.setdefault('attention_mask', torch.ones_like(out['input_ids']))
-    real = out['attention_mask'][0].nonzero().flatten()  # positions of the real tokens
-    if not len(real): raise AttattrError("attention_mask has no real token")
-    s, e = int(real[0]), int(real[-1]) + 1
-    if len(real) != e - s: raise AttattrError("attention_mask must be ones with padding on one side only")
-    return {k: v[:, s:e] for k, v in out.items()}  # padding never changes real tokens' results: run the real tokens only
+# %% ../nbs/07_attribution.ipynb #408a2277
+POINT_TOKENS = 8192  # CPU: default budget of one forward, scaled layers × examples × points × tokens (bounds memory:
+# ≈ 2 GB of saved activations for bert-base in float32; larger chunks were not faster, bench/RESULTS.md). On a GPU
+# all points go in one forward, halved on an out-of-memory error (the size that fitted is kept for the model's later
+# calls). `internal_batch_size` overrides both
 
-def _as_batch(examples, device, pad_id=0, left:bool=False):
-    "Model inputs (b, N) of one or more examples, padded to the longest (on the left for a decoder), and their real lengths."
-    xs = [_as_inputs(e, device) for e in examples]
-    if not xs: raise AttattrError("no examples to attribute")
-    if len({frozenset(x) for x in xs}) > 1: raise AttattrError("the examples must all have the same input fields")
-    ns = [x['input_ids'].shape[1] for x in xs]
-    N = max(ns)
-    def pad(v, k): return nn.functional.pad(v, (N - v.shape[1], 0) if left else (0, N - v.shape[1]), value=pad_id if k == 'input_ids' else 0)
-    return {k: torch.cat([pad(x[k], k) for x in xs]) for k in xs[0]}, ns
+def _points_per_forward(model, dev, rows_tokens, m, cap=None):
+    "Default points per forward for `rows_tokens` = scaled layers × examples × tokens and m points, at most `cap` (memory)."
+    budget = hook_record(model).point_tokens or (POINT_TOKENS if dev.type == 'cpu' else None)
+    bs = m if budget is None else max(1, min(m, budget // rows_tokens))
+    return bs if cap is None else max(1, min(bs, cap))
 
-def _record(model, inputs, head_mask, amp, layers=None):
-    "Logits (b, c) and attention probabilities of a plain forward: every layer's (b, L, h, N, N), or those of `layers` (b, T, h, N, N)."
-    st = HookState(record=True if layers is None else tuple(layers), head_mask=head_mask)
-    with torch.no_grad(), amp: logits = final_logits(hooked_forward(model, inputs, st))
-    ls = range(len(st.probs)) if layers is None else sorted(layers)
-    return logits.float(), torch.stack([full_heads(p, model, l) for l, p in zip(ls, st.probs)], 1).float()
+def _out_of_memory(e:BaseException) -> bool:
+    "Whether `e` is a failed allocation: a GPU's out-of-memory error, or the CPU allocator's."
+    return isinstance(e, torch.OutOfMemoryError) or (isinstance(e, RuntimeError) and "can't allocate memory" in str(e))
 
-def _query_columns(queries, ns, N, causal, dev):
-    "Query positions (r,) over each example's real tokens → their columns (b, r) in the padded batch and positions (b, r)."
-    if queries is None: return None, None
-    qs = [int(q) for q in (queries if isinstance(queries, (list, tuple, range)) else torch.as_tensor(queries).flatten().tolist())]
-    if not qs: raise AttattrError("queries is empty: name at least one query position (None = all)")
-    if bad := [q for q in qs if not -min(ns) <= q < min(ns)]:
-        raise AttattrError(f"queries {bad} out of range for an example of {min(ns)} tokens")
-    pos = torch.tensor([[q % n for q in qs] for n in ns])  # (b, r) positions over the real tokens
-    off = torch.tensor([N - n if causal else 0 for n in ns])[:, None]  # a decoder's batch is padded on the left
-    return (pos + off).to(dev), pos
-
-RESIDUAL_WARN = 0.1  # a fixed-point `attribute` of a decoder warns when a layer's |delta| exceeds this share of
-# |F(A) − F(B)|: the post-norm families (gemma2/3, olmo2) leave 38–200 % at 20 Gauss–Legendre points on tiny configs,
-# where n_steps='auto' takes ~100 points to reach 1e-3 (bench/RESULTS.md); pre-norm decoders stay far below. Encoders
-# are not warned: their residuals are characterised below ("Choosing the number of points"), and the original's
-# 64 left-Riemann points, reproduced on purpose, leave up to 1.7
-RESIDUAL_SLACK = 1e-4  # ... plus this share of |F(A)| + |F(B)|, so that a layer that barely moves F does not warn
-
-def _warn_residual(results):
-    "Warn once when a result's completeness residual is above `RESIDUAL_WARN` of the change it explains."
-    for r in results:
-        dF = (r.f_input - r.f_baseline).abs()  # (layers,)
-        if bool((r.delta.abs() > RESIDUAL_WARN * dF + RESIDUAL_SLACK * (abs(r.f_input) + r.f_baseline.abs())).any()):
-            warnings.warn(f"completeness residual above {RESIDUAL_WARN:.0%} of F(A) − F(B) in some layer (see `.residual`): "
-                          "too few integration points for these scores; use n_steps='auto' (post-norm models such as "
-                          "gemma2/3 and olmo2 need ~100)", stacklevel=3)
-            return
+def _fit(model, dev, internal_batch_size, rows_tokens, m, run, cap=None):
+    "`run(bs)` with bs points per forward: `internal_batch_size`, or the default (at most `cap`) halved on each out-of-memory error (kept for later calls)."
+    bs = internal_batch_size or _points_per_forward(model, dev, rows_tokens, m, cap)
+    while True:
+        try: return run(bs)
+        except RuntimeError as e:  # out of memory: halve the points per forward and keep the size that fits
+            if not _out_of_memory(e): raise
+            if internal_batch_size or bs == 1:
+                raise AttattrError(f"out of memory with {bs} integration point(s) per forward of {rows_tokens} layer × example × token "
+                                   "rows: attribute fewer layers at a time (`layers`), fewer or shorter examples, or a smaller "
+                                   f"`internal_batch_size` ({str(e).splitlines()[0][:100]})") from None
+            bs = (bs + 1) // 2
+            hook_record(model).point_tokens = rows_tokens * bs
+            if dev.type == 'cuda': torch.cuda.empty_cache()
 
 def _free_memory(dev:torch.device) -> int|None:
     "Bytes free on `dev`: a GPU's (`torch.cuda.mem_get_info`), the CPU's available memory (Linux), or None if unknown."
@@ -351,39 +375,26 @@ def _check_fits(dev, need:int, what:str):
                        f"{dev}: attribute fewer layers at a time (`layers`), fewer query rows (`queries`), fewer or shorter "
                        "examples (tokens), fewer points per forward (`internal_batch_size`), or return_attentions=False")
 
-def _baselines(model, inputs, baselines, head_mask, amp, att):
-    "Per-example, per-layer baseline probabilities (b or 1, L, h, N, N), or None for the zero baseline, and the baseline's name."
-    if baselines is None or (isinstance(baselines, str) and baselines == 'zero'): return None, 'zero'
-    if isinstance(baselines, str) and baselines == 'pos':
-        emb = model.get_input_embeddings().weight
-        zeros = torch.zeros(*inputs['input_ids'].shape, emb.shape[1], dtype=emb.dtype, device=emb.device)
-        x = {k: v for k, v in inputs.items() if k != 'input_ids'} | dict(inputs_embeds=zeros)
-        return _record(model, x, head_mask, amp)[1], 'pos'
-    if isinstance(baselines, str): raise AttattrError(f"unknown baselines {baselines!r}: expected 'zero', 'pos', an input or attention tensors")
-    if att.shape[0] > 1: raise AttattrError("a list of examples takes baselines None, 'zero' or 'pos'; attribute one example at a time for others")
-    if isinstance(baselines, dict) or hasattr(baselines, 'input_ids'):
-        x = _as_inputs(baselines, inputs['input_ids'].device)
-        if x['input_ids'].shape != inputs['input_ids'].shape:
-            raise AttattrError(f"baseline input has shape {tuple(x['input_ids'].shape)}, the input {tuple(inputs['input_ids'].shape)}")
-        return _record(model, x, head_mask, amp)[1], 'input'
-    b, shape = torch.as_tensor(baselines).to(att), (num_layers_heads(model)[0], *att.shape[2:])  # (L, h, N, N)
-    if b.shape != shape: raise AttattrError(f"baseline attentions have shape {tuple(b.shape)}, expected {shape}")
-    return b[None], 'tensor'
 
-def _class_id(model, t, tokenizer=None, what='target'):
-    "A class or token id from an int, a label name (a classifier's `label2id`) or a one-token string (a tokenizer's)."
-    if t is None or isinstance(t, int): return t
-    if isinstance(t, str):
-        l2i = {} if hook_record(model).causal else (getattr(model.config, 'label2id', None) or {})
-        if t in l2i: return int(l2i[t])
-        if tokenizer is not None:
-            ids = tokenizer(t, add_special_tokens=False)['input_ids']
-            if len(ids) == 1: return int(ids[0])
-            raise AttattrError(f"{what} {t!r} is {len(ids)} tokens {tokenizer.convert_ids_to_tokens(ids)}, not one")
-        names = f" (labels: {', '.join(l2i)})" if l2i else ''
-        raise AttattrError(f"{what} {t!r} is not a label of the model{names}; pass `tokenizer` to look it up as a token")
-    try: return int(t)
-    except (TypeError, ValueError): raise AttattrError(f"{what} {t!r}: expected an id, a label or token string, or None") from None
+# %% ../nbs/07_attribution.ipynb #44aa64f3
+RESIDUAL_WARN = 0.1  # a fixed-point `attribute` of a decoder warns when a layer's |delta| exceeds this share of
+# |F(A) − F(B)|: the post-norm families (gemma2/3, olmo2) leave 38–200 % at 20 Gauss–Legendre points on tiny configs,
+# where n_steps='auto' takes ~100 points to reach 1e-3 (bench/RESULTS.md); pre-norm decoders stay far below. Encoders
+# are not warned: their residuals are characterised below ("Choosing the number of points"), and the original's
+# 64 left-Riemann points, reproduced on purpose, leave up to 1.7
+
+RESIDUAL_SLACK = 1e-4  # ... plus this share of |F(A)| + |F(B)|, so that a layer that barely moves F does not warn
+
+def _warn_residual(results):
+    "Warn once when a result's completeness residual is above `RESIDUAL_WARN` of the change it explains."
+    for r in results:
+        dF = (r.f_input - r.f_baseline).abs()  # (layers,)
+        if bool((r.delta.abs() > RESIDUAL_WARN * dF + RESIDUAL_SLACK * (abs(r.f_input) + r.f_baseline.abs())).any()):
+            warnings.warn(f"completeness residual above {RESIDUAL_WARN:.0%} of F(A) − F(B) in some layer (see `.residual`): "
+                          "too few integration points for these scores; use n_steps='auto' (post-norm models such as "
+                          "gemma2/3 and olmo2 need ~100)", stacklevel=3)
+            return
+
 
 # %% ../nbs/07_attribution.ipynb #5f5127f2
 def attribute(model:nn.Module, # a classifier or causal LM, hooked by `attattr.hooks.hook_model` (or hooked here)
