@@ -268,9 +268,10 @@ def _add_point_rows(module, args, kwargs, slot):
         kw = kwargs | dict(position_embeddings=tuple(_per_row(t, st.rows, h.shape[0]) for t in pe))  # (R, n, d) each
     if st.cuts(st.calls) and st.hooks.causal:  # a decoder's last layer: its attention on every row, for the read row's
         _capture_read_row(module, (h,) + tuple(args[1:]) if args else args, kw if args else kw | dict(hidden_states=h), slot)
-        kw, h = _read_row_kwargs(kw, h.shape[1]), _read_position(h, st)  # then the layer on the read row (R, 1, D) alone
+        kw, h, slot['n'] = _read_row_kwargs(kw, h.shape[1]), _read_position(h, st), h.shape[1]  # then the layer on the
+        # read row (R, 1, D) alone
     elif st.cuts(st.calls):  # the layer runs on the read position; its attention reads keys and values from `full` (folded)
-        slot.clear(); slot['full'] = h
+        slot.clear(); slot['full'], slot['n'] = h, h.shape[1]
         h = _read_position(h, st)  # (R, 1, D)
     elif 'copies' not in slot and kw is kwargs: return None
     if args: return (h,) + tuple(args[1:]), kw
@@ -292,7 +293,18 @@ def _cls_only_output(module, args, kwargs, output):
     "Forward hook of the last layer's attention block: keep the read position only, so the rest of the layer runs on one row."
     st = kwargs.get(STATE_KWARG)
     if st is None or not st.cls_only or st.calls != st.num_layers: return None
-    return (_read_position(output[0], st),) + tuple(output[1:]) if isinstance(output, tuple) else _read_position(output, st)
+    out = output[0] if isinstance(output, tuple) else output  # (R, n, D)
+    if out.shape[1] > 1 and st.hooks is not None: st.hooks.slot['n'] = out.shape[1]
+    return (_read_position(out, st),) + tuple(output[1:]) if isinstance(output, tuple) else _read_position(out, st)
+
+def _expand_read_output(module, args, kwargs, output, slot):
+    "Forward hook of the last layer (`HookRecord.expand_read`): its read-row output (R, 1, D) viewed as n positions."
+    st, n = kwargs.get(STATE_KWARG), slot.get('n')
+    if st is None or st.hooks is None or not st.hooks.expand_read or n is None: return None
+    out = output[0] if isinstance(output, tuple) else output
+    if out.shape[1] != 1: return None
+    out = out.expand(-1, n, -1)  # (R, n, D), no copy: every position holds the read row
+    return (out,) + tuple(output[1:]) if isinstance(output, tuple) else out
 
 # %% ../nbs/03_hooks.ipynb #36b376b0
 DISCOVERY_LEN = 4  # tokens of the dummy inputs `hook_model` runs to find the attention modules and check its shortcuts
@@ -350,6 +362,8 @@ class HookRecord:
     cls_query:bool=False # shortcut kept: the last layer on the read position, its keys and values folded (a decoder's
                          # computed for every row, the rest of the layer for the read row alone)
     causal:bool=False # a decoder: causal attention, the head reads the last token (inputs left-padded)
+    expand_read:bool=False # after the last layer run on the read row, its output expanded back to n positions (a view:
+                           # gpt2 reshapes its final states to the input's length)
     forward_kwargs:dict=field(default_factory=dict) # passed to every forward (`use_cache=False` for decoders)
     pool_last:bool=False # a decoder classifier: its head is applied at the last token by `hooked_forward` (see `_logits`)
     settings:dict=field(default_factory=dict) # the shortcuts asked for (`hook_model`'s arguments)
@@ -403,6 +417,7 @@ def _attach_hooks(model, settings):
     for mod in rec.projections:
         rec.handles += [mod.register_forward_pre_hook(partial(_projection_in, slot=rec.slot)),
                         mod.register_forward_hook(partial(_projection_out, slot=rec.slot))]
+    rec.handles.append(layers[-1].register_forward_hook(partial(_expand_read_output, slot=rec.slot), with_kwargs=True))
     rec.handles.append(_layer_of(model, names, seen[-1])[1].register_forward_hook(_cls_only_output, with_kwargs=True))
     return rec
 
@@ -451,9 +466,14 @@ def _check_shortcuts(model, rec):
         if out.shape != (rows, *full.shape[1:]): return False  # a head that drops the added rows
         out = out.view(-1, *full.shape)
         return torch.allclose(out, full.expand_as(out), rtol=tol, atol=tol / 10)
-    rec.cls_only = rec.settings['cls_only'] and same(cls_only=True)
-    rec.cls_query = (rec.cls_only and rec.settings['cls_query'] and (rec.kv is not None or rec.causal)
-                     and same(cls_only=True, cls_query=True))
+    def expanding(**kw):  # the shortcut as it is, else with the read row's output expanded back to n positions
+        if same(**kw): return True
+        rec.expand_read = True
+        if same(**kw): return True
+        rec.expand_read = False
+    rec.cls_only = bool(rec.settings['cls_only'] and expanding(cls_only=True))
+    rec.cls_query = bool(rec.cls_only and rec.settings['cls_query'] and (rec.kv is not None or rec.causal)
+                     and expanding(cls_only=True, cls_query=True))
     if not rec.cls_only: rec.handles.pop().remove()  # the `_cls_only_output` hook, attached last
     if not same(cls_only=rec.cls_only, cls_query=rec.cls_query, layers=list(range(L)), alphas=torch.ones(1, device=full.device)):
         raise UnsupportedModelError(f"unsupported model type {model.config.model_type!r}: its integration points do not "

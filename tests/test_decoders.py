@@ -28,7 +28,8 @@ def test_family_matches_reference(family):
     c = attribute(model, x, n_steps=STEPS, output='logit', target=5, contrast=9)
     cref = reference_attribution(model, x, target=5, contrast=9, output='logit', n_steps=STEPS)
     assert rel(c.attributions, cref.attributions) <= TOL
-    assert model.attattr.cls_query == (family != 'gpt2')  # the last layer on the read row (gpt2 reshapes every row after it)
+    assert model.attattr.cls_query  # the last layer on the read row
+    assert model.attattr.expand_read == (family == 'gpt2')  # gpt2 reshapes its final states to n rows: the read row's viewed as n
     hook_model(model, cls_only=False, cls_query=False, share_projections=False)
     assert rel(attribute(model, x, n_steps=STEPS, output='log_prob').attributions, ref.attributions) <= TOL
 
