@@ -7,6 +7,7 @@ Docs: https://attattr.github.io/attattr/attribution.html.md"""
 # %% ../nbs/07_attribution.ipynb #37678c7b
 from __future__ import annotations
 import inspect, warnings
+from functools import partial
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,6 +196,24 @@ def _as_batch(examples, device, pad_id=0, left:bool=False):
     def pad(v, k): return nn.functional.pad(v, (N - v.shape[1], 0) if left else (0, N - v.shape[1]), value=pad_id if k == 'input_ids' else 0)
     return {k: torch.cat([pad(x[k], k) for x in xs]) for k in xs[0]}, ns
 
+def _model_inputs(model, examples, dev):
+    "The model's inputs (b, N) for `examples` and their real lengths: padded, within its positions, a decoder's positions counted per example."
+    x, ns = _as_batch(examples, dev, pad_token_id(model), left=hook_record(model).causal)
+    N = x['input_ids'].shape[1]
+    if (lim := position_limit(model)) is not None and N > lim:
+        raise AttattrError(f"the input has {N} tokens, more than the model's {lim} positions: shorten it (or truncate to {lim} tokens)")
+    if 'logits_to_keep' in inspect.signature(model.forward).parameters: x['logits_to_keep'] = 1  # an LM: the last token's
+    if hook_record(model).causal and 'position_ids' not in x and not bool(x['attention_mask'].all()):  # left padding:
+        x['position_ids'] = (x['attention_mask'].cumsum(-1) - 1).clamp(min=0)  # (b, N) each example's from its first token
+    return x, ns
+
+def _layer_list(layers, L:int) -> list[int]:
+    "The layers asked for (None: all L), checked."
+    layers = list(range(L)) if layers is None else [int(l) for l in layers]
+    if bad := [l for l in layers if not 0 <= l < L]: raise AttattrError(f"layers {bad} out of range for a {L}-layer model")
+    if not layers: raise AttattrError("layers is empty: name at least one layer (None = all)")
+    return layers
+
 def _query_columns(queries, ns, N, causal, dev):
     "Query positions (r,) over each example's real tokens → their columns (b, r) in the padded batch and positions (b, r)."
     if queries is None: return None, None
@@ -216,6 +235,24 @@ def _objective(logits, output):
     if output == "log_prob": return logits.float().log_softmax(-1)
     if output == "logit": return logits.float()
     raise AttattrError(f"unknown output {output!r}: expected one of {', '.join(OUTPUTS)}")
+
+def _ids(model, t, b, c, tokenizer, what):
+    "One class/token id (or None) per example from `t`: one for all b examples, or a list; each in range of c outputs."
+    ts = list(t) if isinstance(t, (list, tuple)) else [t] * b
+    if len(ts) != b: raise AttattrError(f"{len(ts)} {what}s for {b} examples")
+    ts = [_class_id(model, t, tokenizer, what) for t in ts]
+    if bad := [t for t in ts if t is not None and not 0 <= t < c]:
+        raise AttattrError(f"{what} {bad[0]} out of range for {c} {'tokens' if hook_record(model).causal else 'classes'}")
+    return ts
+
+def _targets(model, logits, target, contrast, tokenizer=None):
+    "The target of each example (b,), its top class (token) where none is given; and the contrast's (b,), or None."
+    (b, c), ids = logits.shape, partial(_ids, model, b=logits.shape[0], c=logits.shape[1], tokenizer=tokenizer)
+    tgt = torch.tensor([int(logits[i].argmax()) if t is None else t for i, t in enumerate(ids(target, what='target'))])
+    if contrast is None: return tgt, None
+    ctr = ids(contrast, what='contrast')
+    if None in ctr: raise AttattrError("contrast needs a class or token for every example")
+    return tgt, torch.tensor(ctr)
 
 def _class_id(model, t, tokenizer=None, what='target'):
     "A class or token id from an int, a label name (a classifier's `label2id`) or a one-token string (a tokenizer's)."
@@ -309,6 +346,22 @@ def _gradients(model, x, Ls, alphas, weights, bs, tgt, ctr, head_mask, base, out
                 _place(grads[t], full_heads(g, model, Ls[t]), model, st, Ls[t], qcols)
             if i0 is not None and s <= i0 < s + bs: f0 = F[:, :, i0 - s].detach().float().cpu()  # (T, b)
     return grads, f0
+
+def _fixed_attributions(model, x, Ls, att, at, base, tgt, ctr, alphas, weights, delta, head_mask, output, amp, bs_user,
+                        cap=None, qcols=None):
+    "Scores (b, T, h, Q, N) by the rule's points `alphas` and `weights` (m,), and F(B) (T, b) if `delta`, else None."
+    if delta and not bool((alphas == 0).any()):  # the α = 0 point gives F(B) for the completeness residual: add it
+        alphas, weights = torch.cat([alphas.new_zeros(1), alphas]), torch.cat([weights.new_zeros(1), weights])
+    i0 = int((alphas == 0).nonzero()[0]) if delta else None
+    (b, N), H = x['input_ids'].shape, att.shape[2]
+    grads, f0 = _fit(model, x['input_ids'].device, bs_user, len(Ls) * b * N, len(alphas), lambda bs:
+                     _gradients(model, x, Ls, alphas, weights, bs, tgt, ctr, head_mask, base, output, amp, i0, qcols), cap)
+    attrs = torch.empty(b, len(Ls), H, grads.shape[-2], N)  # (b, T, h, Q, N), assembled one layer at a time (bounded memory)
+    for t, l in enumerate(Ls):
+        diff = att[:, at[t]] - (0. if base is None else base[:, l].float())  # (b, h, N, N)
+        if qcols is not None: diff = diff.gather(2, qcols[:, None, :, None].expand(-1, H, -1, N))  # (b, h, r, N)
+        attrs[:, t] = (diff.double() * grads[t]).float().cpu()
+    return attrs, f0
 
 
 # %% ../nbs/07_attribution.ipynb #408a2277
@@ -427,17 +480,10 @@ def attribute(model:nn.Module, # a classifier or causal LM, hooked by `attattr.h
     many = isinstance(inputs, (list, tuple))
     examples = list(inputs) if many else [inputs]
     dev, rec = next(model.parameters()).device, hook_record(model)
-    x, ns = _as_batch(examples, dev, pad_token_id(model), left=rec.causal)
+    x, ns = _model_inputs(model, examples, dev)
     b, N = x['input_ids'].shape
-    if (lim := position_limit(model)) is not None and N > lim:
-        raise AttattrError(f"the input has {N} tokens, more than the model's {lim} positions: shorten it (or truncate to {lim} tokens)")
-    if 'logits_to_keep' in inspect.signature(model.forward).parameters: x['logits_to_keep'] = 1  # an LM: the last token's
-    if rec.causal and 'position_ids' not in x and not bool(x['attention_mask'].all()):  # left padding: each example's
-        x['position_ids'] = (x['attention_mask'].cumsum(-1) - 1).clamp(min=0)  # (b, N) positions count from its first token
     L, H = num_layers_heads(model)
-    layers = list(range(L)) if layers is None else [int(l) for l in layers]
-    if bad := [l for l in layers if not 0 <= l < L]: raise AttattrError(f"layers {bad} out of range for a {L}-layer model")
-    if not layers: raise AttattrError("layers is empty: name at least one layer (None = all)")
+    layers = _layer_list(layers, L)
     if internal_batch_size is not None and internal_batch_size < 1:
         raise AttattrError(f"internal_batch_size must be ≥ 1 (or None), got {internal_batch_size}")
     Ls = sorted(set(layers))  # scaled together in every forward
@@ -455,35 +501,15 @@ def attribute(model:nn.Module, # a classifier or causal LM, hooked by `attattr.h
     logits, att = _record(model, x, head_mask, amp, None if return_attentions else Ls)  # (b, c), (b, L or T, h, N, N)
     at = [l if return_attentions else t for t, l in enumerate(Ls)]  # each attributed layer's index in `att`
     check_finite(logits)
-    def ids(t, what):  # one class/token id (or None) per example
-        ts = list(t) if isinstance(t, (list, tuple)) else [t] * b
-        if len(ts) != b: raise AttattrError(f"{len(ts)} {what}s for {b} examples")
-        ts = [_class_id(model, t, tokenizer, what) for t in ts]
-        if bad := [t for t in ts if t is not None and not 0 <= t < logits.shape[-1]]:
-            raise AttattrError(f"{what} {bad[0]} out of range for {logits.shape[-1]} {'tokens' if rec.causal else 'classes'}")
-        return ts
-    tgt = torch.tensor([int(logits[i].argmax()) if t is None else t for i, t in enumerate(ids(target, 'target'))])  # (b,)
-    ctr = None if contrast is None else ids(contrast, 'contrast')
-    if ctr is not None and None in ctr: raise AttattrError("contrast needs a class or token for every example")
-    ctr = None if ctr is None else torch.tensor(ctr)  # (b,)
+    tgt, ctr = _targets(model, logits, target, contrast, tokenizer)  # (b,), (b,) or None
     base, base_name = _baselines(model, x, baselines, head_mask, amp, att)  # (b or 1, L, h, N, N)
     return_convergence_delta = return_convergence_delta or auto  # `auto` needs it (α = 0 is one of its points)
     if auto:
         f_in = _picked(_objective(logits, output), tgt, ctr)  # (b,) F(A)
-        attrs, f0, points, change = _auto_attributions(model, x, ns, Ls, att, at, base, tgt, ctr, f_in, head_mask, output, amp, tol, max_steps, internal_batch_size, cap, qcols)
-    else:
-        # the α = 0 point gives F(baseline) for the completeness residual; add it when the rule lacks it
-        if return_convergence_delta and not bool((alphas == 0).any()):
-            alphas, weights = torch.cat([alphas.new_zeros(1), alphas]), torch.cat([weights.new_zeros(1), weights])
-        i0 = int((alphas == 0).nonzero()[0]) if return_convergence_delta else None
-        grads, f0 = _fit(model, dev, internal_batch_size, len(Ls) * b * N, len(alphas), lambda bs:
-                         _gradients(model, x, Ls, alphas, weights, bs, tgt, ctr, head_mask, base, output, amp, i0, qcols), cap)
-        attrs = torch.empty(b, len(Ls), H, grads.shape[-2], N)  # (b, T, h, Q, N), assembled one layer at a time (bounded memory)
-        for t, l in enumerate(Ls):
-            diff = att[:, at[t]] - (0. if base is None else base[:, l].float())  # (b, h, N, N)
-            if qcols is not None: diff = diff.gather(2, qcols[:, None, :, None].expand(-1, H, -1, N))  # (b, h, r, N)
-            attrs[:, t] = (diff.double() * grads[t]).float().cpu()
-        del grads
+        attrs, f0, points, change = _auto_attributions(model, x, ns, Ls, att, at, base, tgt, ctr, f_in, head_mask, output,
+                                                        amp, tol, max_steps, internal_batch_size, cap, qcols)
+    else: attrs, f0 = _fixed_attributions(model, x, Ls, att, at, base, tgt, ctr, alphas, weights, return_convergence_delta,
+                                          head_mask, output, amp, internal_batch_size, cap, qcols)
     idx = [Ls.index(l) for l in layers]
     toks = tokens if many and tokens is not None else [tokens] * b
     res = []
