@@ -77,6 +77,8 @@ SHAPES = {
 LLAMA_QUARTER = dict(SHAPES['llama-3.2-1b'], hidden_size=512, num_hidden_layers=4, num_attention_heads=8,
                      num_key_value_heads=2, head_dim=64, intermediate_size=2048, vocab_size=8192)  # the shortcut section:
 # Llama-3.2-1B's proportions (GQA 4:1, head_dim 64, MLP 4× wide, llama3 RoPE) at a quarter of its width, 4 layers
+GPT2_SMALL4 = dict(model_type='gpt2', n_embd=768, n_head=12, n_layer=4, n_positions=1024, vocab_size=50257)  # the shortcut
+# section's gpt2: gpt2-small's width, 4 layers (before `HookRecord.expand_read` gpt2 kept no shortcut at all)
 SHORTCUT_TOKENS = (128, 512)  # the shortcut section's prompt lengths
 SHORTCUT_STEPS = 4  # its integration points
 TINY_SHAPE = dict(model_type='qwen2', hidden_size=64, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
@@ -247,22 +249,28 @@ def cpu_side_by_side(fns:dict, repeats:int):
 def section_shortcut(a):
     print("\n(shortcut) a decoder's last layer on the read row alone (cls_query) vs on every row (cls_query=False, cls_only on): "
           f"CPU seconds, {SHORTCUT_STEPS} Gauss–Legendre points, F = next-token prob")
-    shape = TINY_SHAPE if a.quick else LLAMA_QUARTER
-    base = shaped_model(shape)
-    on, off = hook_model(copy.deepcopy(base)), hook_model(copy.deepcopy(base), cls_query=False)
-    assert on.attattr.cls_query and not off.attattr.cls_query and off.attattr.cls_only
     print(f"{'model':>24} {'n':>5} {'layers':>7} {'every row s':>12} {'read row s':>11} {'speed-up':>9} {'max rel diff':>13}")
+    shapes = [('tiny qwen2 4L', TINY_SHAPE, {})] if a.quick else [('llama-1b-shaped/4 4L', LLAMA_QUARTER, {}),
+                                                                 ('gpt2-small-width 4L', GPT2_SMALL4, dict(cls_only=False))]
+    for name, shape, before in shapes:
+        shortcut_rows(a, name, shape, before)
+
+def shortcut_rows(a, name, shape, before):
+    "One model's rows: the read row against every row (`before`: the other shortcuts that model had without it)."
+    base = shaped_model(shape)
+    on, off = hook_model(copy.deepcopy(base)), hook_model(copy.deepcopy(base), cls_query=False, **before)
+    assert on.attattr.cls_query and not off.attattr.cls_query
     for n in ((32, 64) if a.quick else SHORTCUT_TOKENS):
         ids = random_ids(n, shape['vocab_size'])
         tgt = attribute(on, dict(input_ids=ids), n_steps=1, layers=[0]).target
-        for layers in (None, [shape['num_hidden_layers'] - 1]):
+        for layers in (None, [on.config.num_hidden_layers - 1]):
             kw = dict(input_ids=ids)
             fns = {k: (lambda m=m: attribute(m, dict(kw), layers=layers, target=tgt, n_steps=SHORTCUT_STEPS).attributions)
                    for k, m in (('off', off), ('on', on))}
             r = cpu_side_by_side(fns, a.repeats)
             (t0, r0), (t1, r1) = r['off'], r['on']
             what = 'all' if layers is None else f'last'
-            print(f"{'llama-1b-shaped/4 4L' if not a.quick else 'tiny qwen2 4L':>24} {n:>5} {what:>7} {t0:>12.2f} {t1:>11.2f} "
+            print(f"{name:>24} {n:>5} {what:>7} {t0:>12.2f} {t1:>11.2f} "
                   f"{t0 / t1:>8.2f}× {rel(r1, r0):>13.1e}", flush=True)
 
 # ------------------------------------------------------------------------------------------------------- memory
@@ -286,7 +294,8 @@ def measure_one(cfg:dict) -> dict:
     build_s = time.perf_counter() - t0
     layers = None if cfg['layers'] == 'all' else [l % L for l in cfg['layers']]
     kw = dict(layers=layers, n_steps=cfg['n_steps'], method='gauss_legendre', output=OUTPUT,
-              internal_batch_size=cfg.get('internal_batch_size'), return_convergence_delta=cfg.get('delta', True))
+              internal_batch_size=cfg.get('internal_batch_size'), return_convergence_delta=cfg.get('delta', True),
+              queries=cfg.get('queries'), return_attentions=cfg.get('attentions', True))
     attribute(model, dict(input_ids=random_ids(8, shape['vocab_size'], 1)), **(kw | dict(n_steps=1)))  # hooks, warm-up
     ids = random_ids(cfg['tokens'], shape['vocab_size'])
     out = dict(cfg, layers_total=L, build_s=round(build_s, 1), params=sum(p.numel() for p in model.parameters()))
@@ -301,7 +310,7 @@ def measure_one(cfg:dict) -> dict:
         t = time.perf_counter()
         res = attribute(model, dict(input_ids=ids), **kw)
         sync(dev); out['attribute_s'] = time.perf_counter() - t
-        out['result_gib'] = (res.attributions.numel() + res.attentions.numel()) * 4 / 2**30
+        out['result_gib'] = (res.attributions.numel() + (0 if res.attentions is None else res.attentions.numel())) * 4 / 2**30
         out['max_abs_delta'] = None if res.delta is None else float(res.delta.abs().max())
     except torch.OutOfMemoryError as e:
         out['error'] = f"OutOfMemoryError after {time.perf_counter() - t:.1f} s: {str(e).splitlines()[0][:160]}"
@@ -315,13 +324,18 @@ def measure_one(cfg:dict) -> dict:
     else: out['peak_gib'] = proc_status('VmHWM')
     return out
 
-def memory_plan(device, quick, dtype):
-    "The configurations measured: (shape, tokens, what to run)."
+LONG = dict(layers=[-2], queries=[-1], attentions=False)  # the long-input request: one layer, the last row, no attentions kept
+
+def memory_plan(device, quick, dtype, long=False):
+    "The configurations measured: (shape, tokens, what to run); `long`: only the long-input requests, at full depth."
+    if long:
+        return [dict(shape=s, tokens=n, n_steps=1 if torch.device(device).type == 'cpu' else 20, delta=False, **LONG)
+                for s in SHAPES for n in (512, 2048)]
     if quick:
         return [dict(shape='tiny', tokens=n, layers=ls, n_steps=2) for n in (128, 512) for ls in ('all', [-2])]
     if torch.device(device).type == 'cuda':  # the full models: attattr's defaults, then the deepest single layer
         return [dict(shape=s, tokens=n, layers=ls, n_steps=20) for s in SHAPES for n in (128, 512, 2048)
-                for ls in ('all', [0])]
+                for ls in ('all', [0])] + memory_plan(device, quick, dtype, long=True)
     plan = []  # the CPU: what fits in the time and memory of a 2-core machine with ~20 GiB free, shared
     one = dict(n_steps=1, delta=False)  # one point (α = ½), no α = 0 point: the unit a default call repeats
     for s in SHAPES:
@@ -333,7 +347,8 @@ def memory_plan(device, quick, dtype):
 def describe(c) -> str:
     ls = 'all layers' if c['layers'] == 'all' else 'layer ' + ','.join(str(l % c['layers_total']) for l in c['layers'])
     extra = [f"model cut to {c['depth']} layers" if c.get('depth') else '', f"{c['internal_batch_size']}/fwd" if c.get('internal_batch_size') else '',
-             'no delta' if c.get('delta') is False else '']
+             'no delta' if c.get('delta') is False else '', 'last row' if c.get('queries') else '',
+             'no attentions kept' if c.get('attentions') is False else '']
     return ', '.join([ls, f"m={c['n_steps']}"] + [e for e in extra if e])
 
 def section_memory(a):
@@ -345,7 +360,7 @@ def section_memory(a):
           f"POINT_TOKENS = {POINT_TOKENS}")
     print(f"{'model':>13} {'tokens':>6} {'what':>42} {'pts/fwd':>7} {'params':>7} {'before GiB':>10} {'peak GiB':>9} "
           f"{'forward s':>10} {'attribute s':>12} {'result GiB':>10}")
-    for c in memory_plan(a.device, a.quick, dtype):
+    for c in memory_plan(a.device, a.quick, dtype, a.long):
         c = dict(c, device=a.device, dtype=dtype, threads=a.threads)
         cmd = [sys.executable, __file__, '--_one', json.dumps(c)]
         env = dict(os.environ, TRANSFORMERS_VERBOSITY='error')
@@ -373,6 +388,7 @@ def main(argv=None):
     ap.add_argument('--big_repeats', type=int, default=1, help='the Qwen2.5-0.5B-shaped model: likewise')
     ap.add_argument('--no_warm', dest='warm', action='store_false', help='skip the untimed call of each method (per model and prompt) before timing')
     ap.add_argument('--quick', action='store_true', help='tiny sizes only: a smoke test of every section')
+    ap.add_argument('--long', action='store_true', help="memory section: only the long-input requests (one layer, the last row, return_attentions=False) at full depth")
     ap.add_argument('--_one', default=None, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a._one: print(json.dumps(measure_one(json.loads(a._one)))); return
