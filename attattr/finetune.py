@@ -16,7 +16,7 @@ from fastcore.script import call_parse
 import transformers
 from transformers import AutoModelForSequenceClassification
 import attattr
-from .core import AttattrError, cli_errors, console, os_error_text, require_flags, write_json_atomic
+from .core import AttattrError, cli_errors, os_error_text, require_flags, write_json_atomic
 from .data import MAX_SEQ_LENGTH, featurize, get_processor
 from .hooks import UnsupportedModelError, hook_model, hooked_forward
 from .models import get_device, load_model, load_tokenizer, quiet_hf
@@ -27,7 +27,7 @@ __all__ = ['LEARNING_RATE', 'NUM_TRAIN_EPOCHS', 'TRAIN_BATCH_SIZE', 'WARMUP_PROP
            'NO_DECAY', 'MAX_GRAD_NORM', 'OPTIMIZERS', 'PACKAGED_MODELS', 'TRAINING_FILE', 'METRIC_NAMES', 'SAVE_DTYPES',
            'warmup_linear', 'num_train_steps', 'BertAdam', 'param_groups', 'make_optimizer', 'resolve_model',
            'describe_model', 'load_base', 'task_loss', 'eval_record', 'check_output_dir', 'save_finetuned', 'finetune',
-           'finetune_cli', 'attattr_finetune']
+           'finetune_cli']
 
 # %% ../nbs/12_finetune.ipynb #420f895e
 LEARNING_RATE = 5e-5  # the original's --learning_rate
@@ -342,7 +342,3 @@ def finetune_cli(task_name:str=None, # required: task key, mnli, sst-2, rte, snl
         print(r['output_dir'])
         if do_eval: print(f"dev {r['metric']}: {r['history'][-1]['eval_result']:.4f}")
     else: print(json.dumps(r))
-
-def attattr_finetune():
-    "Console script `attattr-finetune` (`attattr.core.console`)."
-    return console('attattr-finetune')

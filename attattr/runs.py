@@ -14,7 +14,7 @@ from fastcore.script import call_parse
 from safetensors import safe_open
 from safetensors.torch import save as st_save
 from tqdm.auto import tqdm
-from .core import AttattrError, LOCK_FILE, _exists, atomic_write, cli_errors, console, folder_lock, output_group, require_flags, write_json_atomic
+from .core import AttattrError, LOCK_FILE, _exists, atomic_write, cli_errors, folder_lock, output_group, require_flags, write_json_atomic
 from .data import MAX_SEQ_LENGTH, collate, featurize, get_processor
 from .formats import tokens_record, write_layers_json, write_tokens_json
 from .hooks import HookState, hook_record, hooked_forward, num_layers_heads
@@ -27,7 +27,7 @@ __all__ = ['ORIGINAL_BATCH_SIZE', 'EXAMPLES_PER_CALL', 'SHARD_SIZE', 'RUN_FILE',
            'TOKENS_BATCH_SIZE', 'index_path', 'read_index', 'split_index', 'rank_world', 'model_fingerprint',
            'example_fingerprint', 'attribute_split', 'iter_split_results', 'load_split_results', 'read_prompts',
            'prompt_record', 'attribute_prompts', 'tokens_and_preds', 'cli_steps', 'cli_target', 'attr_cli',
-           'attattr_attr', 'tokens_cli', 'attattr_tokens']
+           'tokens_cli']
 
 # %% ../nbs/08_runs.ipynb #247c9e41
 ORIGINAL_BATCH_SIZE = 16  # generate_attrscore.py's --batch_size (points per forward); m = 16 × --num_batch 4
@@ -530,10 +530,6 @@ def attr_cli(task_name:str=None, # task key: mnli, sst-2, rte, ... (see attattr.
               f"(gold {ex.label}), max |completeness residual| {res.delta.abs().max():.2e}", file=sys.stderr)
     return 0
 
-def attattr_attr() -> int: # exit status
-    "Console script `attattr-attr` (`attattr.core.console`)."
-    return console('attattr-attr')
-
 # %% ../nbs/08_runs.ipynb #45fb23a0
 @call_parse
 def tokens_cli(task_name:str=None, # required: task key, mnli, sst-2, ...
@@ -562,7 +558,3 @@ def tokens_cli(task_name:str=None, # required: task key, mnli, sst-2, ...
         write_tokens_json(recs, path)
         print(path)
     return 0
-
-def attattr_tokens() -> int: # exit status
-    "Console script `attattr-tokens` (`attattr.core.console`)."
-    return console('attattr-tokens')

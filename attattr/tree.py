@@ -20,7 +20,7 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.patches import FancyArrowPatch
 from networkx.algorithms.flow import build_residual_network, shortest_augmenting_path
 from fastcore.script import call_parse
-from .core import atomic_write, AttattrError, BoolFlag, console, output_group, require_flags
+from .core import atomic_write, AttattrError, BoolFlag, output_group, require_flags
 from .formats import example_index_of, read_layers_json, read_tokens_json
 
 # %% auto #0
@@ -29,7 +29,7 @@ __all__ = ['THRESHOLD', 'CLS', 'NORMS', 'OUT', 'OPEN', 'FIXED', 'START_BELOW_TOP
            'EDGE_WIDTH', 'EDGE_COLOR_FLOOR', 'NODE_COLORS', 'POINTS_PER_INCH', 'SUBSCRIPTS', 'DPI', 'FIGURE_FORMATS',
            'RESIDUAL', 'layer_scores', 'normalise_scores', 'top_token', 'build_tree', 'draw_tree', 'check_formats',
            'save_tree', 'attention_rollout', 'attention_flow', 'spearman', 'attribution_importance',
-           'compare_importance', 'tree_cli', 'attattr_tree']
+           'compare_importance', 'tree_cli']
 
 # %% ../nbs/09_tree.ipynb #9ed854bc
 THRESHOLD = 0.4  # τ of the original: normalised scores ≤ τ are no connection
@@ -374,7 +374,3 @@ def tree_cli(attr_file:str=None, # required: attribution scores, one JSON line p
     with output_group(): files = save_tree(G, out, fs, title=f"example {i}" + (f": {sub}" if sub else ''))
     for p in files: print(p)
     return files
-
-def attattr_tree():
-    "Console script `attattr-tree`."
-    return console('attattr-tree')

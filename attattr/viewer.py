@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from fastcore.basics import patch
 from fastcore.script import call_parse
-from .core import AttattrError, atomic_write, console, require_flags
+from .core import AttattrError, atomic_write, require_flags
 from .formats import example_index_of, read_layers_json, read_tokens_json
 from .attribution import Attribution
 from .tree import THRESHOLD, NODE_COLORS, build_tree
@@ -20,7 +20,7 @@ from .tree import THRESHOLD, NODE_COLORS, build_tree
 # %% auto #0
 __all__ = ['TOP_K', 'EDGES_PER_PAGE', 'FULL_TOKENS', 'THRESHOLDS', 'ATTR_LEVELS', 'ATT_LEVELS', 'VIEWER_CSS', 'VIEWER_JS',
            'VIEWER_HTML', 'VIEWER_HEIGHT', 'top_edges', 'pack', 'attr_codes', 'att_codes', 'head_edges', 'tree_grid',
-           'viewer_data', 'viewer_html', 'save_html', 'show_html', 'view_cli', 'attattr_view']
+           'viewer_data', 'viewer_html', 'save_html', 'show_html', 'view_cli']
 
 # %% ../nbs/15_viewer.ipynb #8803d15f
 TOP_K = 512  # edges kept per head for each ranking (largest |attribution|, largest attention); n² if fewer
@@ -510,7 +510,3 @@ def view_cli(attr_file:str=None, # required: attribution scores, one JSON line p
     path = save_html(page, Path(attr_file).with_name(f"view_exp{i}.html") if out is None else out)
     print(path)
     return path
-
-def attattr_view():
-    "Console script `attattr-view`."
-    return console('attattr-view')
