@@ -14,7 +14,7 @@ from fastcore.script import call_parse
 from safetensors import safe_open
 from safetensors.torch import save as st_save
 from tqdm.auto import tqdm
-from .core import AttattrError, LOCK_FILE, _exists, atomic_write, cli_errors, folder_lock, output_group, require_flags, write_json_atomic
+from .core import AttattrError, LOCK_FILE, _exists, atomic_write, cli_errors, cli_points, folder_lock, output_group, require_flags, write_json_atomic
 from .data import MAX_SEQ_LENGTH, collate, featurize, get_processor
 from .formats import tokens_record, write_layers_json, write_tokens_json
 from .hooks import HookState, hook_record, hooked_forward, num_layers_heads
@@ -406,14 +406,13 @@ def cli_steps(n_steps:str|None, # --n_steps as typed: a whole number ≥ 1, 'aut
               method:str|None=None, # --method (None: the original's, `FAITHFUL`; not with 'auto', which places its own points)
              ) -> dict: # `attribute` settings: n_steps and method, or n_steps='auto' (and tol)
     "The `attribute` settings that `--n_steps`, `--tol` and `--method` ask for, or an `AttattrError` naming the bad value."
-    if n_steps is not None and str(n_steps).strip().lower() == 'auto':
+    m = cli_points(n_steps, default)
+    if m == 'auto':
         if tol is not None and not 0 < tol < 1: raise AttattrError(f"--tol: expected a value in (0, 1), got {tol}")
         if method is not None: raise AttattrError(f"--method {method}: --n_steps auto places its own points; leave --method out")
         return dict(n_steps='auto') | ({} if tol is None else dict(tol=tol))
     if tol is not None: raise AttattrError("--tol needs --n_steps auto")
-    if n_steps is not None and (not re.fullmatch(r'\s*\d+\s*', str(n_steps)) or int(n_steps) < 1):
-        raise AttattrError(f"--n_steps: expected a whole number ≥ 1 or auto, got {n_steps!r}")
-    m, method = default if n_steps is None else int(n_steps), method or FAITHFUL['method']
+    method = method or FAITHFUL['method']
     quadrature(method, m)  # checks the method and the number of points
     return dict(n_steps=m, method=method)
 

@@ -80,8 +80,8 @@ def test_spec_up_to_date():
 
 @pytest.mark.parametrize('prog,args,msg', [
     ('attattr-attr', ['--target', 'foo'], "--target 'foo': expected pred, gold, a class id 0..1"),
-    ('attattr-attr', ['--n_steps', '0'], "--n_steps: expected a whole number ≥ 1 or auto, got '0'"),
-    ('attattr-attr', ['--n_steps', '2.5'], "--n_steps: expected a whole number ≥ 1 or auto, got '2.5'"),
+    ('attattr-attr', ['--n_steps', '0'], "--n_steps must be at least 1, got 0"),
+    ('attattr-attr', ['--n_steps', '2.5'], "--n_steps must be a whole number of points or 'auto', got '2.5'"),
     ('attattr-attr', ['--n_steps', '8', '--tol', '0.01'], "--tol needs --n_steps auto"),
     ('attattr-demo', ['--threshold', '1.5'], "--threshold: expected a value in [0, 1], got 1.5"),
 ])
