@@ -143,6 +143,11 @@ class Attribution:
     tol:float|None=None # n_steps='auto': the tolerance met
     queries:list|None=None # the query positions of `attributions`' rows (`attribute(queries=...)`); None: all n
 
+    def attention_probs(self) -> torch.Tensor:
+        "`attentions` (L, h, n, n), or an `AttattrError` when none were kept (`attribute(return_attentions=False)`)."
+        if self.attentions is None:
+            raise AttattrError("no attention probabilities were kept (attribute(..., return_attentions=False)); attribute with return_attentions=True")
+        return self.attentions
     @property
     def probs(self): return self.logits.float().softmax(-1)
     @property
@@ -672,8 +677,7 @@ def save_original(res:Attribution, # an attribution of all layers
                   get_att_score:bool=True, # write `att_score_{base}_exp{i}.json`
                  ) -> list[Path]:
     "Write the original `generate_attrscore.py` files: one JSON line per layer, each a [heads][n][n] list."
-    if get_att_score and res.attentions is None:
-        raise AttattrError("no attention probabilities to write: attributed with return_attentions=False")
+    if get_att_score: res.attention_probs()  # kept, or an error before anything is written
     out, base = Path(output_dir), ('zero_base' if res.baseline == 'zero' else 'pos_base')
     out.mkdir(parents=True, exist_ok=True)
     files = []

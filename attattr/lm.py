@@ -23,7 +23,7 @@ __all__ = ['head_scores', 'lm_effectiveness_curve', 'lm_rollout']
 # %% ../nbs/16_lm.ipynb #813cf098
 def head_scores(res:Attribution) -> dict: # an attribution of every layer
     "Each head's largest attribution and largest attention probability, (L, H) each: the paper's per-example rankings."
-    return dict(attr=res.attributions.flatten(2).max(-1).values, att=res.attentions.flatten(2).max(-1).values)
+    return dict(attr=res.attributions.flatten(2).max(-1).values, att=res.attention_probs().flatten(2).max(-1).values)
 
 # %% ../nbs/16_lm.ipynb #82775742
 def _next_token_right(model, prompt, target, masks):
@@ -61,7 +61,7 @@ def lm_rollout(res, # an `Attribution` (its `attentions`), or (L, H, n, n) atten
                add_residual:bool=True, # mix in the residual connection as 0.5·A + 0.5·I
               ) -> np.ndarray: # (n,) sums to 1
     "Attention rollout read at `position`: how much that position's output draws on each input token."
-    att = res.attentions if isinstance(res, Attribution) else res
+    att = res.attention_probs() if isinstance(res, Attribution) else res
     n = att.shape[-1]
     if not -n <= position < n: raise AttattrError(f"position: expected one of the {n} positions, got {position}")
     return attention_rollout(att, add_residual=add_residual)[position]

@@ -70,12 +70,6 @@ def panel_inch(n:int) -> float:
     "Side of the heatmap of an n × n matrix, inches."
     return float(np.clip(PANEL_INCH_PER_TOKEN*n, *PANEL_INCH))
 
-def _attentions(res:Attribution) -> torch.Tensor:
-    "`res.attentions` (L, H, n, n), or an `AttattrError` when the result kept none."
-    if res.attentions is None:
-        raise AttattrError("res: no attention probabilities were kept (attribute(..., return_attentions=False)); attribute with return_attentions=True")
-    return res.attentions
-
 def _tokens(res:Attribution) -> list[str]:
     "The tokens of `res`, or their positions when it has none."
     n = res.attributions.shape[-1]
@@ -131,7 +125,7 @@ def plot_heads(res:Attribution, # an attribution result (`attattr.attribution.at
     "One head's attribution (diverging, centred at 0) and attention (sequential) side by side; x: key, y: query."
     row,h,tk = _layer_row(res, layer), _head(res, head), _tokens(res)
     A = res.attributions[row, h].double().numpy()  # (n, n)
-    P = _attentions(res)[int(layer), h].double().numpy()  # (n, n)
+    P = res.attention_probs()[int(layer), h].double().numpy()  # (n, n)
     axs = _pair(ax)
     if axs is None:
         s = panel_inch(len(tk))
@@ -246,7 +240,7 @@ def plot_tree(res:Attribution, # an attribution of every layer
               **kwargs, # passed to `attattr.tree.build_tree` (`faithful`, `norm`, ...)
              ) -> tuple: # (the tree, a `networkx.DiGraph`; the axes: [tree] or [tree, rollout])
     "Build the attribution tree of `res` at `threshold` and draw it, optionally next to attention rollout."
-    L = _attentions(res).shape[0]
+    L = res.attention_probs().shape[0]
     if list(res.layers) != list(range(L)):
         raise AttattrError(f"res: the tree needs the attributions of all {L} layers, this result has layers {res.layers}")
     tk = _tokens(res)
@@ -257,7 +251,7 @@ def plot_tree(res:Attribution, # an attribution of every layer
     a,gap,b = _tree_rollout_axes(w, s)
     gap.set_axis_off()  # draw_tree puts its colour bar right of its axes, where constrained layout does not look
     draw_tree(G, ax=a, title=title)
-    R = attention_rollout(_attentions(res))  # (n, n)
+    R = attention_rollout(res.attention_probs())  # (n, n)
     heatmap(b, R, tk, ATT_CMAP, False, 'attention rollout', 'rollout')
     b.set_xlabel('input token'); b.set_ylabel('output position')
     return G, [a, b]
