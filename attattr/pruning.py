@@ -24,12 +24,13 @@ from .attribution import DEFAULT_METHOD, DEFAULT_TOL, attribute, quadrature as q
 # %% auto #0
 __all__ = ['ATTR_SETTINGS', 'TAYLOR_BATCH_SIZE', 'NORM_EPS', 'IMPORTANCE_METHODS', 'DEFAULT_STEP', 'HEAD_COUNT_EPS',
            'PRUNABLE_FAMILIES', 'WARMUP', 'CURVE_FIELDS', 'EFFECTIVENESS_CURVES', 'BOOTSTRAP_DRAWS', 'CI_LEVEL',
-           'NONINFERIORITY', 'attr_importance', 'taylor_importance', 'entropy_importance', 'confidence_importance',
-           'random_importance', 'head_importance', 'prune_order', 'prune_mask', 'fractions', 'num_pruned',
-           'head_counts', 'pruned_heads', 'heads_per_layer', 'prune_heads', 'pruned_copy', 'latency_ratio',
-           'pruning_curves', 'write_curves', 'plot_curves', 'save_figure', 'layer_mask', 'effectiveness_curve',
-           'plot_effectiveness', 'per_example_pruning_curve', 'paired_bootstrap', 'judge', 'compare_curves',
-           'lm_evaluate', 'lm_attr_importance', 'prune_cli', 'attattr_prune']
+           'NONINFERIORITY', 'MARGINAL_LOSS', 'attr_importance', 'taylor_importance', 'entropy_importance',
+           'confidence_importance', 'random_importance', 'head_importance', 'prune_order', 'prune_mask', 'fractions',
+           'num_pruned', 'head_counts', 'pruned_heads', 'heads_per_layer', 'prune_heads', 'pruned_copy',
+           'latency_ratio', 'pruning_curves', 'write_curves', 'plot_curves', 'save_figure', 'layer_mask',
+           'effectiveness_curve', 'plot_effectiveness', 'per_example_pruning_curve', 'paired_bootstrap', 'judge',
+           'compare_curves', 'curve_at', 'compare_full', 'lm_evaluate', 'lm_attr_importance', 'prune_cli',
+           'attattr_prune']
 
 # %% ../nbs/10_pruning.ipynb #b9288ac5
 ATTR_SETTINGS = dict(n_steps=20, method='riemann_left')  # prune_head_with_attr.py: m = batch_size·num_batch = 20×1 left-Riemann points
@@ -515,6 +516,28 @@ def compare_curves(a:dict, # `per_example_pruning_curve` result of ranking A
     points = [dict(k=a['k'][i], **paired_bootstrap(A[:, j], B[:, j], seed=seed)) for j, i in enumerate(inner)]
     mean = paired_bootstrap(A, B, seed=seed)
     return dict(points=points, mean=mean, verdict=judge(points, mean, margin), margin=margin)
+
+# %% ../nbs/10_pruning.ipynb #e6bfe48c
+MARGINAL_LOSS = 0.01  # "pruned with marginal loss": accuracy at most 1 point below the full model's (lower end of the paired interval ≥ −0.01)
+
+def curve_at(curve:dict, # a `per_example_pruning_curve` result
+             heads, # head counts it was measured at, in the order wanted
+            ) -> dict:
+    "The points of `curve` at the head counts `heads` (e.g. one grid of a curve measured on two)."
+    if bad := [k for k in heads if k not in curve['k']]: raise AttattrError(f"curve_at: head counts {bad} were not measured (measured: {curve['k']})")
+    ix = [curve['k'].index(k) for k in heads]
+    return dict(curve, k=list(heads), **{f: [curve[f][i] for i in ix] for f in ('fraction', 'acc', 'correct')})
+
+def compare_full(curve:dict, # a `per_example_pruning_curve` result measured with none pruned (k = 0) too
+                 heads, # head counts to judge, strictly between none and all, fixed before the run
+                 margin:float=MARGINAL_LOSS, # the claim: pruned accuracy ≥ full accuracy − margin
+                 seed:int=SEED, # seed of the resampling
+                ) -> dict:
+    "Paired bootstrap of pruned − full accuracy at each of `heads` and on their mean, the verdict, and the largest count kept within `margin`."
+    a = curve_at(curve, heads)
+    if any(not 0 < r < 1 for r in a['fraction']): raise AttattrError(f"compare_full: heads must be strictly between none and all, got {list(heads)}")
+    res = compare_curves(a, dict(a, correct=curve_at(curve, [0])['correct'] * len(a['k'])), margin, seed)
+    return res | dict(kept=max([p['k'] for p in res['points'] if p['lo'] >= -margin], default=0))
 
 # %% ../nbs/10_pruning.ipynb #d96c1377
 def lm_evaluate(model:nn.Module, # a causal LM hooked by `attattr.hooks.hook_model` (or hooked here)

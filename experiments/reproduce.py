@@ -28,18 +28,18 @@ from attattr.hooks import num_layers_heads
 from attattr.models import load_model
 from attattr.attribution import FAITHFUL, attribute
 from attattr.inference import evaluate_features
-from attattr.pruning import (ATTR_SETTINGS, EFFECTIVENESS_CURVES, NONINFERIORITY, compare_curves, effectiveness_curve, fractions,
-                             head_counts, head_importance, judge, paired_bootstrap, per_example_pruning_curve, pruning_curves,
-                             plot_curves, plot_effectiveness, save_figure)
-from attattr.attack import (SST2_MIN_TOKENS, evaluate_attack, filter_patterns, label_lexicon, lexicon_log_odds, mine_patterns,
+from attattr.pruning import (ATTR_SETTINGS, EFFECTIVENESS_CURVES, MARGINAL_LOSS, NONINFERIORITY, compare_curves, compare_full, curve_at,
+                             effectiveness_curve, fractions, head_counts, head_importance, judge, paired_bootstrap,
+                             per_example_pruning_curve, pruning_curves, plot_curves, plot_effectiveness, save_figure)
+from attattr.attack import (LEXICON_BEARING, SST2_MIN_TOKENS, evaluate_attack, filter_patterns, label_lexicon, lexicon_log_odds, mine_patterns,
                             pattern_table, token_frequencies)
 from attattr.tree import build_tree, compare_importance, save_tree, spearman
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository; relative paths on the command line are taken from here
 PROG = 'reproduce'
-STEPS = ('finetune_rte', 'effectiveness', 'pruning', 'pruning_heldout', 'universality', 'triggers', 'trees', 'claims')  # in running order
+STEPS = ('finetune_rte', 'effectiveness', 'pruning', 'pruning_heldout', 'universality', 'triggers', 'triggers_nolabel', 'trees', 'claims')  # in running order
 TASK_KEYS = ('sst2', 'nli', 'rte')  # the three fine-tuned models (all from the same MiniLM base at --scale small)
-DISPLAY = dict(sst2='SST-2', nli='NLI', rte='RTE', mnli='MNLI')  # task names in tables and titles
+DISPLAY = dict(sst2='SST-2', nli='NLI', rte='RTE', mnli='MNLI', sst2_train='SST-2')  # task (and held-out set) names in tables and titles
 SST2_NAMES = {'0': 'negative', '1': 'positive'}  # SST-2's label strings, for tables
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -119,10 +119,14 @@ def _tqdm(it, desc, run, **kw): return tqdm(it, desc=desc, disable=not run.progr
 # ------------------------------------------------------------------------------------------------------------------
 # Per-example head scores (cached, resumable)
 SAVE_EVERY = 10  # examples between two saves of a score cache
-# pruning_heldout: (first example, number) of the dev examples the global rankings are compared on. SST-2: 1,500 dev sentences
-# after the 300 the curves use (no other step of this scale touches them); NLI: the SNLI sample has only its 300 dev pairs.
-HELDOUT = dict(tiny=dict(sst2=(0, None), nli=(0, None)), small=dict(sst2=(300, 1500), nli=(0, None)),
-               paper=dict(sst2=(0, None), nli=(0, None)))
+# pruning_heldout: the example sets the global rankings are compared on, each (task, split, first example, number). SST-2: the 1,500
+# dev sentences after the 300 the curves use, and 1,500 training sentences after the first 24,000 the checkpoint was fine-tuned on
+# (TRAINING.json; its loss there is that of unseen data); no other step of this scale touches either. NLI: the SNLI sample's 300 dev pairs.
+HELDOUT = dict(tiny=dict(sst2=('sst2', 'dev', 0, None), nli=('nli', 'dev', 0, None)),
+               small=dict(sst2=('sst2', 'dev', 300, 1500), sst2_train=('sst2', 'train', 24000, 1500), nli=('nli', 'dev', 0, None)),
+               paper=dict(sst2=('sst2', 'dev', 0, None), nli=('nli', 'dev', 0, None)))
+HELDOUT_GRIDS = dict(published=0.1, sixths=1 / 6)  # head-count grids fixed before the run: int(r·L·H) for r = 0.1 … 0.9 (the original's), and r = 1/6 … 5/6 (12 … 60 of 72 heads, where issue 19 saw Taylor ahead)
+MARGINAL_UPTO = 0.5  # pruning_marginal: "the others pruned" is judged at the published grid's head counts up to this fraction of the heads
 HELDOUT_METHODS = ('attr', 'taylor')  # the rankings pruning_heldout compares (attribution first); add 'entropy', 'random' at will
 LEXICON_WORDS = 10  # label-lexicon words per class listed in the triggers step
 
@@ -301,23 +305,27 @@ def step_pruning(run:Run) -> dict:
     return dict(tasks=out)
 
 def step_pruning_heldout(run:Run) -> dict:
-    "Fig. 3 judged on unseen examples: each global ranking of the `pruning` step against attribution's, paired, at the published head counts."
+    "Fig. 3 judged on unseen examples: each global ranking of the `pruning` step against attribution's, paired, at fixed head counts; and attribution's pruned − full accuracy."
     pr = _load_result(run, 'pruning')
     if pr is None: raise AttattrError("step pruning_heldout needs results/pruning.json: run --steps pruning first")
     out = {}
-    for key, (start, n) in HELDOUT[run.scale].items():
+    for name, (key, split, start, n) in HELDOUT[run.scale].items():
         model, _ = run.model(key)
         L, H = num_layers_heads(model)
-        feats = run.features(key, 'dev', limit=None if n is None else start + n)[start:]
-        ks = head_counts(L * H)  # int(r·L·H) for r = 0, 0.1, …, 1, fixed before the run
+        feats = run.features(key, split, limit=None if n is None else start + n)[start:]
+        grids = {g: head_counts(L * H, r) for g, r in HELDOUT_GRIDS.items()}  # whole head counts, fixed before the run
+        ks = sorted(set().union(*grids.values()))
         imps = {m: np.array(pr['tasks'][key]['importances'][m]) for m in HELDOUT_METHODS}
         t = time.time()
         cur = {m: per_example_pruning_curve(model, feats, imp, heads=ks, batch_size=run.cfg['eval_batch_size'], progress=run.progress)
                for m, imp in imps.items()}
-        out[key] = dict(start=start, n=len(feats), k=ks, L=L, H=H, acc={m: c['acc'] for m, c in cur.items()},
-                        compare={f'attr-{m}': compare_curves(cur['attr'], cur[m], NONINFERIORITY) for m in HELDOUT_METHODS[1:]},
-                        seconds=round(time.time() - t, 1))
-    return dict(tasks=out, margin=NONINFERIORITY)
+        cmp = {g: {f'attr-{m}': compare_curves(curve_at(cur['attr'], gk), curve_at(cur[m], gk), NONINFERIORITY) for m in HELDOUT_METHODS[1:]}
+               for g, gk in grids.items()}
+        marg = [k for k in grids['published'] if 0 < k <= MARGINAL_UPTO * L * H]
+        out[name] = dict(task=key, split=split, start=start, n=len(feats), k=ks, grids=grids, L=L, H=H, acc={m: c['acc'] for m, c in cur.items()},
+                         correct={m: c['correct'] for m, c in cur.items()}, compare=cmp['published'], compare_grids=cmp,
+                         marginal=compare_full(cur['attr'], marg, MARGINAL_LOSS), seconds=round(time.time() - t, 1))
+    return dict(tasks=out, margin=NONINFERIORITY, marginal_loss=MARGINAL_LOSS)
 
 def _split_half(scores:np.ndarray, n:int, draws:int, rng) -> dict:
     "Pearson/Spearman r between the importance vectors (sums) of two disjoint random sets of `n` examples each."
@@ -405,55 +413,67 @@ def _control_verdicts(rep, labels, chosen:dict) -> dict:
     return dict(per_class=per, pooled=pooled, control_acc=acc, trigger_acc=float(np.concatenate(list(trig.values())).mean()) if trig else None,
                 strongest=strongest, verdict=judge(list(per[strongest].values()), pooled[strongest]) if strongest else 'inconclusive')
 
+def _triggers_task(run:Run, key:str, exclude=()) -> dict:
+    "Mine patterns on `key`'s training data (cells holding a token of `exclude` skipped), choose the top triggers on one half of dev, measure them on the other against the controls."
+    cfg, tk = run.cfg, run.tasks[key]
+    model, tok = run.model(key)
+    labels = tk.labels
+    train = run.features(key, 'train', limit=cfg['mine_examples'][key])
+    min_tok = SST2_MIN_TOKENS if tk.task == 'sst-2' else None
+    t = time.time()
+    run.cache.mkdir(parents=True, exist_ok=True)
+    ck = run.cache/f"mine_{key}_{_settings_name(cfg['mine'])}_{len(train)}{f'_excl{len(exclude)}' if exclude else ''}.jsonl"
+    mined = mine_patterns(model, train, min_tokens=min_tok, checkpoint=ck, faithful=True, progress=run.progress, exclude=exclude, **cfg['mine'])
+    mine_s = round(time.time() - t, 1)
+    kept = filter_patterns(mined, faithful=True)[:cfg['attack_patterns']]
+    exs = read_examples(tk.task, tk.data, 'dev', limit=cfg['attack_examples'][key])
+    select, test = exs[0::2], exs[1::2]  # triggers are ranked on one half and measured on the other
+    t = time.time()
+    rep_sel = evaluate_attack(model, tok, select, labels, mined, max_patterns=cfg['attack_patterns'], control_draws=1,
+                              faithful=True, eval_batch_size=ATTACK_BATCH_SIZE, progress=run.progress)
+    chosen = {c: [] for c in labels}
+    for r in rep_sel.top_triggers(cfg['top_triggers']):
+        if r['group'] in chosen: chosen[r['group']].append(r['pattern'])
+    idx = sorted({i for v in chosen.values() for i in v})
+    remap = {i: j for j, i in enumerate(idx)}
+    chosen_new = {c: [remap[i] for i in v] for c, v in chosen.items()}
+    evals = dict(test=test)
+    if key == 'nli' and tk.task != 'mnli': evals['mnli'] = read_examples('mnli', run.mnli_data, 'dev', limit=cfg['attack_examples']['mnli'])
+    train_exs = read_examples(tk.task, tk.data, 'train')  # the controls' statistics: the whole training file, no attribution
+    lex, freq = lexicon_log_odds(train_exs, tok, labels), token_frequencies(train_exs, tok)
+    held = {}
+    for name, ex in evals.items():
+        rep = evaluate_attack(model, tok, ex, labels, [kept[i] for i in idx], faithful=False, control_draws=cfg['control_draws'],
+                              eval_batch_size=ATTACK_BATCH_SIZE, progress=False, in_domain=freq, lexicon=lex)
+        held[name] = dict(n=len(ex), per_class=_attack_table(rep, labels, chosen_new),
+                          summary=[s for s in rep.summary() if s['group'] == 'all'][0],
+                          controls=_control_verdicts(rep, labels, chosen_new),
+                          label_check=[{k: r[k] for k in ('pattern', 'trigger', 'alone_pred', 'alone_prob', 'lexicon_label', 'lexicon_score', 'label_bearing')}
+                                       for r in rep.rows if r['group'] == 'all' and r['n_tokens']])
+    return dict(lexicon={l: w[:LEXICON_WORDS] for l, w in label_lexicon(lex).items()}, train_examples=len(train_exs),
+                task=tk.task, labels=labels, mined_from=len(train), min_tokens=min_tok, excluded=len(exclude), patterns=len(mined),
+                kept=len(filter_patterns(mined, faithful=True)), evaluated=len(kept), mine_seconds=mine_s,
+                attack_seconds=round(time.time() - t, 1),
+                train_acc=_mean([p['target_label'] == p['golden_label'] for p in mined]),
+                selection=dict(n=len(select), summary=rep_sel.summary()),
+                top_triggers=rep_sel.top_triggers(cfg['top_triggers']), held_out=held,
+                pattern_table=[r for c in range(len(labels)) for r in
+                               [x for x in pattern_table(mined, labels) if x['pred_label'] == labels[c]][:5]])
+
 def step_triggers(run:Run) -> dict:
-    "Mine attribution patterns on training data, use them as triggers on dev: accuracy drop against random insertion."
-    cfg, out = run.cfg, {}
-    for key in ('sst2', 'nli'):
-        tk = run.tasks[key]
-        model, tok = run.model(key)
-        labels = tk.labels
-        train = run.features(key, 'train', limit=cfg['mine_examples'][key])
-        min_tok = SST2_MIN_TOKENS if tk.task == 'sst-2' else None
-        t = time.time()
-        run.cache.mkdir(parents=True, exist_ok=True)
-        ck = run.cache/f"mine_{key}_{_settings_name(cfg['mine'])}_{len(train)}.jsonl"
-        mined = mine_patterns(model, train, min_tokens=min_tok, checkpoint=ck, faithful=True, progress=run.progress, **cfg['mine'])
-        mine_s = round(time.time() - t, 1)
-        kept = filter_patterns(mined, faithful=True)[:cfg['attack_patterns']]
-        exs = read_examples(tk.task, tk.data, 'dev', limit=cfg['attack_examples'][key])
-        select, test = exs[0::2], exs[1::2]  # triggers are ranked on one half and measured on the other
-        t = time.time()
-        rep_sel = evaluate_attack(model, tok, select, labels, mined, max_patterns=cfg['attack_patterns'], control_draws=1,
-                                  faithful=True, eval_batch_size=ATTACK_BATCH_SIZE, progress=run.progress)
-        chosen = {c: [] for c in labels}
-        for r in rep_sel.top_triggers(cfg['top_triggers']):
-            if r['group'] in chosen: chosen[r['group']].append(r['pattern'])
-        idx = sorted({i for v in chosen.values() for i in v})
-        remap = {i: j for j, i in enumerate(idx)}
-        chosen_new = {c: [remap[i] for i in v] for c, v in chosen.items()}
-        evals = dict(test=test)
-        if key == 'nli' and tk.task != 'mnli': evals['mnli'] = read_examples('mnli', run.mnli_data, 'dev', limit=cfg['attack_examples']['mnli'])
-        train_exs = read_examples(tk.task, tk.data, 'train')  # the controls' statistics: the whole training file, no attribution
-        lex, freq = lexicon_log_odds(train_exs, tok, labels), token_frequencies(train_exs, tok)
-        held = {}
-        for name, ex in evals.items():
-            rep = evaluate_attack(model, tok, ex, labels, [kept[i] for i in idx], faithful=False, control_draws=cfg['control_draws'],
-                                  eval_batch_size=ATTACK_BATCH_SIZE, progress=False, in_domain=freq, lexicon=lex)
-            held[name] = dict(n=len(ex), per_class=_attack_table(rep, labels, chosen_new),
-                              summary=[s for s in rep.summary() if s['group'] == 'all'][0],
-                              controls=_control_verdicts(rep, labels, chosen_new),
-                              label_check=[{k: r[k] for k in ('pattern', 'trigger', 'alone_pred', 'alone_prob', 'lexicon_label', 'lexicon_score', 'label_bearing')}
-                                           for r in rep.rows if r['group'] == 'all' and r['n_tokens']])
-        out[key] = dict(lexicon={l: w[:LEXICON_WORDS] for l, w in label_lexicon(lex).items()}, train_examples=len(train_exs),
-                        task=tk.task, labels=labels, mined_from=len(train), min_tokens=min_tok, patterns=len(mined),
-                        kept=len(filter_patterns(mined, faithful=True)), evaluated=len(kept), mine_seconds=mine_s,
-                        attack_seconds=round(time.time() - t, 1),
-                        train_acc=_mean([p['target_label'] == p['golden_label'] for p in mined]),
-                        selection=dict(n=len(select), summary=rep_sel.summary()),
-                        top_triggers=rep_sel.top_triggers(cfg['top_triggers']), held_out=held,
-                        pattern_table=[r for c in range(len(labels)) for r in
-                                       [x for x in pattern_table(mined, labels) if x['pred_label'] == labels[c]][:5]])
-    return dict(tasks=out)
+    "Mine attribution patterns on training data, use them as triggers on dev: accuracy drop against the controls."
+    return dict(tasks={key: _triggers_task(run, key) for key in ('sst2', 'nli')})
+
+def label_words(run:Run, key:str) -> list[str]:
+    "Every token whose training-set log-odds for some class reach `LEXICON_BEARING`: the tokens `label_check` would flag on their own."
+    tk, (_, tok) = run.tasks[key], run.model(key)
+    lex = lexicon_log_odds(read_examples(tk.task, tk.data, 'train'), tok, tk.labels)
+    return sorted({t for d in lex.values() for t, v in d.items() if v >= LEXICON_BEARING})
+
+def step_triggers_nolabel(run:Run) -> dict:
+    "The SST-2 triggers step again, mining with every label-bearing token excluded (`label_words`): what is left is an attack, not a relabelling."
+    excl = label_words(run, 'sst2')
+    return dict(tasks=dict(sst2=_triggers_task(run, 'sst2', exclude=excl)), lexicon_bearing=LEXICON_BEARING, excluded_tokens=len(excl))
 
 def _pick_example(feats, preds, lo, hi):
     "Index of the first correctly predicted example with lo ≤ tokens ≤ hi (else the first with that length, else 0)."
@@ -546,16 +566,26 @@ def claim_rows(run:Run) -> list[dict]:
                          measured=measured, verdict=verdict, caveat=caveat))
     pr, ef, un, tr, te, ho = R['pruning'], R['effectiveness'], R['universality'], R['triggers'], R['trees'], R['pruning_heldout']
     ci = lambda d: f"{d['diff']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}]"
-    if pr:
+    held = lambda t: 'held-out ' if t['start'] or t.get('split', 'dev') != 'dev' else ''
+    setname = lambda name, t: f"{DISPLAY.get(name, name)} ({t['n']} {held(t)}{t.get('split', 'dev')})"
+    marg = {n: t for n, t in (ho or {}).get('tasks', {}).items() if t.get('marginal')}
+    if marg:
         parts, verd = [], []
-        for key, t in pr['tasks'].items():
-            acc = dict(zip([r['fraction'] for r in t['rows'] if r['method'] == 'attr'], [r['acc'] for r in t['rows'] if r['method'] == 'attr']))
-            keep = max([f for f, a in acc.items() if a >= t['full_acc'] - 2 * t['se_full']], default=0)
-            parts.append(f"{DISPLAY[key]}: full {t['full_acc']:.3f}; attr ranking keeps ≥ full − 2 SE up to {100 * keep:.0f}% of heads pruned "
-                         f"(at 30%: {acc.get(0.3, float('nan')):.3f}, 50%: {acc.get(0.5, float('nan')):.3f})")
-            verd.append('agree' if keep >= 0.2 else 'inconclusive' if keep >= 0.1 else 'disagree')
-        add('pruning_marginal', '; '.join(parts), 'agree' if all(v == 'agree' for v in verd) else 'inconclusive' if 'agree' in verd or 'inconclusive' in verd else 'disagree',
+        for name, t in marg.items():
+            mg, full = t['marginal'], t['acc']['attr'][t['k'].index(0)]
+            last = mg['points'][-1]
+            parts.append(f"{setname(name, t)}: full {full:.3f}; attr-pruned − full, mean over k = {', '.join(str(q['k']) for q in mg['points'])} of "
+                         f"{t['L'] * t['H']} heads {ci(mg['mean'])}; at {last['k']} heads {ci(last)}; loss within {100 * mg['margin']:.0f} point "
+                         f"supported up to {mg['kept']} heads; {mg['verdict']}")
+            verd.append(mg['verdict'])
+        add('pruning_marginal', '; '.join(parts), _combine(verd),
+            f"Paired bootstrap over examples (95%) of the accuracy with the attribution ranking's k least important heads pruned minus the full "
+            f"model's, at the published grid's head counts up to half the heads (int(r·L·H), r = 0.1 … {MARGINAL_UPTO}), fixed before the run, and on "
+            f"their mean; 'marginal loss' means at most {100 * MARGINAL_LOSS:.0f} accuracy point (lower end of the interval ≥ −{MARGINAL_LOSS}). "
             'MiniLM has 72 heads (bert-base 144) and is already distilled, so it has fewer redundant heads; no re-fine-tuning after pruning, as the original.')
+    elif pr:  # no held-out step: the full-model comparison cannot be paired
+        add('pruning_marginal', '; '.join(f"{DISPLAY[k]}: full {t['full_acc']:.3f} (no paired interval: run pruning_heldout)" for k, t in pr['tasks'].items()),
+            'inconclusive')
     if ef:
         parts, verd = [], []
         for key, t in ef['tasks'].items():
@@ -581,21 +611,26 @@ def claim_rows(run:Run) -> list[dict]:
             'That ranking uses the gold label (an oracle: it can beat the full model by removing heads that push against the gold label); '
             'the label-free variant, ranked for the predicted label, gains less, and on NLI its interval includes 0.')
         parts, verd = [], []
-        for key, t in (ho or {}).get('tasks', {}).items():
+        for name, t in (ho or {}).get('tasks', {}).items():
             c = t['compare']['attr-taylor']
             worst = min(c['points'], key=lambda q: q['diff'])
             sup = [q['k'] for q in c['points'] if q['lo'] >= -ho['margin']]; con = [q['k'] for q in c['points'] if q['hi'] < -ho['margin']]
-            parts.append(f"{DISPLAY[key]} ({t['n']} {'held-out ' if t['start'] else ''}dev): attr − Taylor, mean over {len(c['points'])} fixed head counts "
+            parts.append(f"{setname(name, t)}: attr − Taylor, mean over {len(c['points'])} fixed head counts "
                          f"{ci(c['mean'])}; at {worst['k']} of {t['L'] * t['H']} heads {ci(worst)}; attr within {100 * ho['margin']:.0f} point of Taylor or better at "
                          f"k = {', '.join(map(str, sup)) or 'none'}; Taylor better by more at k = {', '.join(map(str, con)) or 'none'}; {c['verdict']}")
-            verd.append(c['verdict'])
+            vs = [c['verdict']]
+            if six := t.get('compare_grids', {}).get('sixths', {}).get('attr-taylor'):
+                parts[-1] += (f"; sixths grid ({', '.join(str(q['k']) for q in six['points'])} heads): mean {ci(six['mean'])}, "
+                              + ', '.join(f"at {q['k']} {ci(q)}" for q in six['points'] if q['k'] >= 0.6 * t['L'] * t['H']) + f"; {six['verdict']}")
+                vs.append(six['verdict'])
+            verd.append(_combine(vs))
         if not verd:  # no held-out step: the old summary, marked unpaired
             for key, t in pr['tasks'].items():
                 a, tay = t['summary']['attr']['mean_inner'], t['summary']['taylor']['mean_inner']
                 parts.append(f"{DISPLAY[key]} ({t['eval_examples']} dev): mean acc over 10–90% pruned attr {a:.3f} vs Taylor {tay:.3f} (no paired interval: run pruning_heldout)")
         add('attr_vs_taylor', '; '.join(parts), _combine(verd) if verd else 'inconclusive',
-            f"Paired bootstrap over examples (95%), at the published grid's head counts int(r·L·H), r = 0.1 … 0.9, fixed before the run, and on their mean; "
-            f"'at least as good' means attr is at most {100 * NONINFERIORITY:.0f} accuracy point below Taylor (lower end of the interval ≥ −0.01). "
+            f"Paired bootstrap over examples (95%), at the published grid's head counts int(r·L·H), r = 0.1 … 0.9, and at sixths of the heads (r = 1/6 … 5/6, "
+            f"the grid of issue 19), both fixed before the run, and on each grid's mean; a set's verdict combines its two grids; 'at least as good' means attr is at most {100 * NONINFERIORITY:.0f} accuracy point below Taylor (lower end of the interval ≥ −0.01). "
             f"Importance from {next(iter(pr['tasks'].values()))['importance_examples']} training examples per task (Taylor: the original's Σ-logits objective); the paper's 'accuracy difference' baseline is not run.")
     if un:
         c = un['cross']['attr']
@@ -646,11 +681,25 @@ def claim_rows(run:Run) -> list[dict]:
                 bearing += [f"{lab} '{r['trigger']}' ({r['label_bearing']})" for r in h.get('label_check', [])
                             if r['label_bearing'] and any(r['trigger'] in c['triggers'] for c in h['per_class'])]
                 if name == 'test': verd.append(cv['verdict'])
+        for key, t in (R['triggers_nolabel'] or {}).get('tasks', {}).items():  # mined with the label-bearing tokens excluded
+            h, nl = t['held_out']['test'], R['triggers_nolabel']
+            lab = f"{DISPLAY[key]} mined without the {nl['excluded_tokens']} label-bearing tokens (lexicon log-odds ≥ {nl['lexicon_bearing']:g}), held-out ({h['n']})"
+            if not (cv := h.get('controls')) or not cv['strongest'] or not h['per_class']:
+                parts.append(f"{lab}: no trigger chosen"); continue
+            st, free = cv['strongest'], min((c for c in cv['control_acc'] if c != 'lexicon'), key=cv['control_acc'].get, default=None)
+            parts.append(f"{lab}: triggers " + ', '.join(f"'{x}'" for c in h['per_class'] for x in c['triggers']) + f", accuracy {cv['trigger_acc']:.3f}; "
+                         + ', '.join(f"{names[c]} {cv['control_acc'][c]:.3f}" for c in cv['control_acc'])
+                         + f"; strongest control ({names[st]}) − triggers {ci(cv['pooled'][st])}"
+                         + (f"; strongest label-free control ({names[free]}) − triggers {ci(cv['pooled'][free])}" if free and free != st else '') + f"; {cv['verdict']}")
+            bearing += [f"{DISPLAY[key]} (label words excluded) '{r['trigger']}' ({r['label_bearing']})" for r in h.get('label_check', [])
+                        if r['label_bearing'] and any(r['trigger'] in c['triggers'] for c in h['per_class'])]
+            verd.append(cv['verdict'])
         add('triggers', '; '.join(parts), _combine(verd) if verd else 'inconclusive',
             'Triggers are chosen on one half of the dev examples and measured on the other, against three controls at the same positions on the same examples: '
             'uniform random vocabulary pieces, random in-domain tokens drawn by training-set frequency, and the top label-lexicon words (log-odds on the '
             'training data, no attribution) of the other classes; judged against the strongest control by a paired bootstrap (95%), per class and pooled. '
-            'MNLI: 51 examples, on which the SNLI-trained model is near chance.'
+            'MNLI: 51 examples, on which the SNLI-trained model is near chance. The SST-2 run is repeated with every token the lexicon alone would flag '
+            '(log-odds ≥ 1 for a class) kept out of the mined patterns, so that what is left is an attack, not a relabelling.'
             + (' Chosen triggers that carry a label on their own (by the lexicon or by the model on the trigger alone), so their drop may be a relabelling: '
                + '; '.join(dict.fromkeys(bearing)) + '.' if bearing else ''))
     if pr or te:
@@ -679,7 +728,7 @@ def step_claims(run:Run) -> dict:
     return dict(rows=rows, markdown=text, runtimes=runtimes)
 
 STEP_FUNCS = dict(finetune_rte=step_finetune_rte, effectiveness=step_effectiveness, pruning=step_pruning, pruning_heldout=step_pruning_heldout,
-                  universality=step_universality, triggers=step_triggers, trees=step_trees, claims=step_claims)
+                  universality=step_universality, triggers=step_triggers, triggers_nolabel=step_triggers_nolabel, trees=step_trees, claims=step_claims)
 
 # ------------------------------------------------------------------------------------------------------------------
 # Plotting helpers (used by the script and by nbs/21_reproduction.ipynb, from the results files alone)
@@ -823,7 +872,7 @@ def reproduce(steps='all', force=None, scale='small', device='cpu', shared='../s
 # fastcore's parser reads this signature and its docments (`run_cli` → `fastcore.script.parse_cli`). It is not decorated with
 # `call_parse`: run as `__main__`, the decorator would parse sys.argv at once, before `run_cli` accepts the `--flag_name`
 # spellings and turns bad input into one `reproduce: error: ...` line with exit status 2.
-def main(steps:str='all', # steps to run, comma-separated: finetune_rte, effectiveness, pruning, universality, triggers, trees, claims (or all)
+def main(steps:str='all', # steps to run, comma-separated: finetune_rte, effectiveness, pruning, pruning_heldout, universality, triggers, triggers_nolabel, trees, claims (or all)
          force:str=None, # steps to redo even if their result file exists (comma-separated, or all)
          scale:str='small', # tiny (tests), small (this 2-core CPU, MiniLM) or paper (bert-base, full GLUE, a GPU)
          device:str='cpu', # torch device: cpu, cuda, cuda:1, ...

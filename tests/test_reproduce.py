@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from attattr.attack import lexicon_log_odds
 from attattr.testing import TINY_WORDS, tiny_model, tiny_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,15 +74,38 @@ def test_steps_write_results_and_resume(tiny_setup, capsys):
 def test_all_analysis_steps_tiny(tiny_setup):
     "Every step but the fine-tuning runs at tiny scale, and the claims table covers every paper claim."
     d = tiny_setup
-    R.reproduce('effectiveness,pruning,pruning_heldout,universality,triggers,trees,claims', **_kw(d))
+    R.reproduce('effectiveness,pruning,pruning_heldout,universality,triggers,triggers_nolabel,trees,claims', **_kw(d))
     claims = json.loads((d/'results/claims.json').read_text())
     assert [r['id'] for r in claims['rows']] == [c for c, *_ in R.PAPER_CLAIMS]
     assert all(r['verdict'] in ('agree', 'mixed', 'disagree', 'inconclusive') for r in claims['rows'])
     # every comparative verdict comes with paired intervals (issue 19)
     ho = json.loads((d/'results/pruning_heldout.json').read_text())['tasks']['sst2']
     c = ho['compare']['attr-taylor']
-    assert c['verdict'] in ('agree', 'mixed', 'disagree', 'inconclusive') and [p['k'] for p in c['points']] == [k for k in ho['k'] if 0 < k < ho['L'] * ho['H']]
+    LH = ho['L'] * ho['H']
+    assert c['verdict'] in ('agree', 'mixed', 'disagree', 'inconclusive') and [p['k'] for p in c['points']] == [k for k in ho['grids']['published'] if 0 < k < LH]
     assert all(p['lo'] <= p['diff'] <= p['hi'] for p in c['points'] + [c['mean']])
+    # both grids fixed before the run, measured once: the published int(r·L·H) and the sixths
+    assert ho['grids'] == {g: R.head_counts(LH, r) for g, r in R.HELDOUT_GRIDS.items()} and ho['k'] == sorted(set(ho['grids']['published'] + ho['grids']['sixths']))
+    assert set(ho['compare_grids']) == {'published', 'sixths'} and ho['compare_grids']['published'] == ho['compare']
+    assert [len(x) for x in ho['correct']['attr']] == [ho['n']] * len(ho['k'])
+    # "marginal loss": attribution-pruned − full accuracy, paired, at the published counts up to half the heads, margin stated
+    mg = ho['marginal']
+    assert [p['k'] for p in mg['points']] == [k for k in ho['grids']['published'] if 0 < k <= LH * R.MARGINAL_UPTO] and mg['margin'] == R.MARGINAL_LOSS
+    assert mg['verdict'] in ('agree', 'mixed', 'disagree', 'inconclusive') and mg['kept'] in [0] + [p['k'] for p in mg['points']]
+    full = ho['acc']['attr'][ho['k'].index(0)]
+    assert all(abs(p['diff'] - (ho['acc']['attr'][ho['k'].index(p['k'])] - full)) < 1e-9 for p in mg['points'])
+    rows = {r['id']: r for r in claims['rows']}
+    assert 'pruned − full' in rows['pruning_marginal']['measured'] and '2 SE' not in rows['pruning_marginal']['measured']
+    assert rows['pruning_marginal']['verdict'] == R._combine([mg['verdict'], json.loads((d/'results/pruning_heldout.json').read_text())['tasks']['nli']['marginal']['verdict']])
+    # mining with the label-bearing words excluded: no mined pattern holds one
+    nl = json.loads((d/'results/triggers_nolabel.json').read_text())
+    lex = lexicon_log_odds(R.read_examples('sst-2', d/'data/sst-2', 'train'), tiny_tokenizer(), ['0', '1'])
+    excl = {t for v in lex.values() for t, x in v.items() if x >= R.LEXICON_BEARING}
+    assert nl['excluded_tokens'] == nl['tasks']['sst2']['excluded'] == len(excl) > 0 and 'controls' in nl['tasks']['sst2']['held_out']['test']
+    ck = next((d/'out/cache').glob('mine_sst2_*_excl*.jsonl')).read_text().splitlines()
+    assert json.loads(ck[0])['attattr_adv_mine']['exclude'] == sorted(excl)
+    pats = [r for r in (json.loads(l)['record'] for l in ck[1:]) if r]
+    assert pats and not any(t in excl for r in pats for t in r['top1pattern'] + r['top2pattern'])
     eff = json.loads((d/'results/effectiveness.json').read_text())['tasks']['nli']
     assert eff['paired']['verdict'] in ('agree', 'mixed', 'disagree', 'inconclusive')
     tr = json.loads((d/'results/triggers.json').read_text())['tasks']['sst2']['held_out']['test']
