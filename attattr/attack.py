@@ -13,7 +13,7 @@ import numpy as np
 from fastcore.script import call_parse, store_true
 from tqdm import tqdm
 from contextlib import nullcontext
-from .core import atomic_write, AttattrError, BoolFlag, cli_points, folder_lock, LOCK_FILE, output_group, require_flags, run_cli, write_json_atomic
+from .core import atomic_write, AttattrError, BoolFlag, cli_points, folder_lock, LOCK_FILE, output_group, require_flags, write_json_atomic
 from .data import (Features, InputExample, MAX_SEQ_LENGTH, featurize, get_processor, group_by_label,
                           featurize_tokens, special_layouts)
 from .models import load_cli_model
@@ -28,8 +28,7 @@ __all__ = ['PATTERN_FIELDS', 'MINE_SETTINGS', 'SST2_MIN_TOKENS', 'PATTERN_THRESH
            'mine_example', 'mine_patterns', 'pattern_table', 'write_csv', 'check_patterns', 'write_patterns',
            'read_patterns', 'filter_patterns', 'Trigger', 'pattern_trigger', 'insert_trigger', 'attack_features',
            'attack_scores', 'control_vocab', 'random_trigger', 'token_frequencies', 'lexicon_log_odds', 'label_lexicon',
-           'label_check', 'AttackReport', 'evaluate_attack', 'adv_mine_cli', 'adv_eval_cli', 'attattr_adv_mine',
-           'attattr_adv_eval']
+           'label_check', 'AttackReport', 'evaluate_attack', 'adv_mine_cli', 'adv_eval_cli']
 
 # %% ../nbs/11_attack.ipynb #4a347d97
 PATTERN_FIELDS = ("max_combined_attr", "top1pattern", "top2pattern", "top1position", "top2position",
@@ -651,10 +650,3 @@ def adv_eval_cli(task_name:str=None, # required: task key (`attattr.data.PROCESS
         print(f"{s['group']}: {s['triggers']} triggers, accuracy {f(s['clean_acc'])} → {f(s['acc'])} (random control {f(s['control_acc'])})", file=sys.stderr)
     return _print(files)
 
-def attattr_adv_mine():
-    "Console script `attattr-adv-mine` (bad input: one line on stderr, exit status 2)."
-    run_cli(adv_mine_cli, 'attattr-adv-mine')
-
-def attattr_adv_eval():
-    "Console script `attattr-adv-eval` (bad input: one line on stderr, exit status 2)."
-    run_cli(adv_eval_cli, 'attattr-adv-eval')

@@ -17,16 +17,17 @@ import attattr.hooks as _hooks
 from transformers import AttentionInterface
 from .attribution import FAITHFUL, _as_inputs, attribute
 from .tree import attention_flow, attention_rollout
-from .pruning import prune_mask
+from .pruning import paired_bootstrap, prune_mask
 
 # %% auto #0
-__all__ = ['RANDOM_SEED', 'COMPARE_HINT', 'LIG_STEPS', 'SCORERS', 'BOOTSTRAP_DRAWS', 'CI_LEVEL', 'SEED', 'TOKEN_FRACTIONS',
-           'EDGE_FRACTIONS', 'HEAD_FRACTIONS', 'LEVELS', 'Scores', 'edge_to_token', 'edge_to_head', 'from_edges',
-           'predicted', 'attattr_scorer', 'attattr_original_scorer', 'grad_attention_scorer', 'attention_scorer',
-           'rollout_scorer', 'flow_scorer', 'random_scorer', 'lig_scorer', 'captum_attention_scorer', 'lrp_available',
-           'attnlrp_scorer', 'bootstrap_mean', 'removal_id', 'token_curves', 'token_metrics', 'edge_mask',
-           'edge_curves', 'edge_metrics', 'head_curve', 'head_metrics', 'run_benchmark', 'format_table',
-           'write_results', 'faithfulness_cli', 'attattr_faithfulness']
+__all__ = ['RANDOM_SEED', 'COMPARE_HINT', 'LIG_STEPS', 'SCORERS', 'BOOTSTRAP_DRAWS', 'CI_LEVEL', 'SEED', 'BETTER', 'REFERENCE',
+           'TOKEN_FRACTIONS', 'EDGE_FRACTIONS', 'HEAD_FRACTIONS', 'LEVELS', 'Scores', 'edge_to_token', 'edge_to_head',
+           'from_edges', 'predicted', 'attattr_scorer', 'attattr_original_scorer', 'grad_attention_scorer',
+           'attention_scorer', 'rollout_scorer', 'flow_scorer', 'random_scorer', 'lig_scorer',
+           'captum_attention_scorer', 'lrp_available', 'attnlrp_scorer', 'bootstrap_mean', 'verdict',
+           'paired_differences', 'removal_id', 'token_curves', 'token_metrics', 'edge_mask', 'edge_curves',
+           'edge_metrics', 'head_curve', 'head_metrics', 'run_benchmark', 'format_table', 'write_results',
+           'faithfulness_cli']
 
 # %% ../nbs/18_faithfulness.ipynb #1695bcb9
 @dataclass
@@ -175,6 +176,30 @@ def bootstrap_mean(values, # (N,) per-example values
     q = 100 * (1 - level) / 2
     return dict(mean=float(v.mean()), lo=float(np.percentile(boots, q)), hi=float(np.percentile(boots, 100 - q)), n=len(v))
 
+# %% ../nbs/18_faithfulness.ipynb #94b6bfc5
+BETTER = dict(comprehensiveness=1, sufficiency=-1, deletion_morf=-1, deletion_lerf=1, insertion=1,
+              edge_removal_drop=1, edge_keep=1, head_prune=1)  # metric → +1 where higher is more faithful, −1 where lower is
+REFERENCE = 'attattr'  # the method every other method is compared with, pairwise
+
+def verdict(d:dict, # a `paired_bootstrap` result of method − reference: {diff, lo, hi, n}
+            better:int, # +1: higher is more faithful; −1: lower is
+           ) -> str:
+    "'better' or 'worse' where the paired interval excludes 0 (read in the metric's direction), else 'equal'."
+    if d['lo'] <= 0 <= d['hi']: return 'equal'
+    return 'better' if (d['lo'] > 0) == (better > 0) else 'worse'
+
+def paired_differences(per:dict, # method → metric → (N,) per-example values (None: the method did not run)
+                       reference:str=REFERENCE, # the method compared against
+                       seed:int=SEED, # seed of the resampling
+                      ) -> dict:
+    "method → metric → {diff, lo, hi, n, better, verdict}: method − reference on the same examples and resamples."
+    ref = per.get(reference)
+    if not ref: return {}
+    def one(a, b, k):
+        d = paired_bootstrap(a, b, draws=BOOTSTRAP_DRAWS, seed=seed, level=CI_LEVEL)
+        return dict(d, better=BETTER[k], verdict=verdict(d, BETTER[k]))
+    return {m: {k: one(v, ref[k], k) for k, v in p.items() if k in ref} for m, p in per.items() if p and m != reference}
+
 # %% ../nbs/18_faithfulness.ipynb #78a8e39a
 TOKEN_FRACTIONS = (0.01, 0.05, 0.1, 0.2, 0.5)  # ERASER's removal fractions (AOPC = mean over them)
 
@@ -274,14 +299,18 @@ def head_metrics(c:dict) -> dict:
 LEVELS = ('tokens', 'edges', 'heads')
 
 def run_benchmark(model, examples:list, # inputs (dicts or `Features`)
-                  methods=tuple(SCORERS), levels=LEVELS, tokenizer=None) -> dict:
-    "Per-example metrics of every method and level, with bootstrap intervals, and the CPU ms of one explanation."
+                  methods=tuple(SCORERS), # names in `SCORERS`
+                  levels=LEVELS, # which of tokens, edges, heads
+                  tokenizer=None, # gives the removal token and the special tokens never removed
+                  reference:str=REFERENCE, # the method the others are compared with, pairwise (if it is in `methods`)
+                 ) -> dict:
+    "Per-example metrics of every method and level, bootstrap intervals, paired differences to `reference`, CPU ms of one explanation."
     rid, special = removal_id(tokenizer, model), set(getattr(tokenizer, 'all_special_ids', []) or [])
     per = {mth: {} for mth in methods}; cost = {}
+    targets = [predicted(model, ex) for ex in examples]
     for mth in methods:
         f = SCORERS[mth]
         if mth == 'attnlrp' and not lrp_available(): per[mth] = None; continue
-        targets = [predicted(model, ex) for ex in examples]
         t0 = time.process_time()
         try: scored = [(ex, t, f(model, ex, t)) for ex, t in zip(examples, targets)]
         except _hooks.UnsupportedModelError: per[mth] = None; continue  # the method cannot run this model family
@@ -293,22 +322,32 @@ def run_benchmark(model, examples:list, # inputs (dicts or `Features`)
             if 'heads' in levels and s.head is not None: rows.update(head_metrics(head_curve(model, ex, s.head, t)))
             for k, v in rows.items(): per[mth].setdefault(k, []).append(v)
     table = {mth: (None if p is None else {k: bootstrap_mean(v) for k, v in p.items()}) for mth, p in per.items()}
-    return dict(table=table, per_example=per, cost_ms=cost, n=len(examples))
+    return dict(table=table, paired=paired_differences(per, reference), reference=reference, per_example=per,
+                cost_ms=cost, n=len(examples))
 
-def format_table(res:dict, metrics:list) -> str:
-    "A markdown table: method × metric, mean [lo, hi]; '—' where a method cannot give it, 'not available' where it could not run."
-    lines = ['| method | ' + ' | '.join(metrics) + ' | ms/expl. |', '|' + '---|' * (len(metrics) + 2)]
+def _cell(r:dict|None, paired:bool) -> str:
+    if r is None: return '—'
+    if paired: return f"{r['diff']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}] {r['verdict']}"
+    return f"{r['mean']:.3f} [{r['lo']:.3f}, {r['hi']:.3f}]"
+
+def format_table(res:dict, metrics:list, # a `run_benchmark` result, the metrics to show
+                 paired:bool=False, # show method − reference [paired interval] and the verdict instead of the means
+                ) -> str:
+    "A markdown table, method × metric (↑/↓: the faithful direction); '—' where a method cannot give it, 'not available' where it could not run."
+    head = [k + (' ↑' if BETTER.get(k, 1) > 0 else ' ↓') for k in metrics]
+    lines = ['| method | ' + ' | '.join(head) + ' | ms/expl. |', '|' + '---|' * (len(metrics) + 2)]
     for mth, row in res['table'].items():
         if row is None: lines.append(f'| {mth} | ' + ' | '.join('not available' for _ in metrics) + ' | — |'); continue
-        cells = [f"{row[k]['mean']:.3f} [{row[k]['lo']:.3f}, {row[k]['hi']:.3f}]" if k in row else '—' for k in metrics]
+        src = (res.get('paired') or {}).get(mth, {}) if paired else row
+        cells = ['reference' if paired and mth == res.get('reference') else _cell(src.get(k), paired) for k in metrics]
         lines.append(f'| {mth} | ' + ' | '.join(cells) + f" | {res['cost_ms'].get(mth, float('nan')):.0f} |")
     return '\n'.join(lines)
 
-# %% ../nbs/18_faithfulness.ipynb #48076889
+# %% ../nbs/18_faithfulness.ipynb #28cea9a4
 from pathlib import Path
 import json
 from fastcore.script import call_parse
-from .core import atomic_write, require_flags, run_cli, write_json_atomic
+from .core import atomic_write, require_flags, write_json_atomic
 from .data import featurize_task, get_processor
 from .models import load_cli_model
 from .runs import RUN_FILE
@@ -319,10 +358,14 @@ def _listed(s:str, allowed, what:str) -> list:
     return xs
 
 def write_results(res:dict, out:Path) -> list[Path]:
-    "`faithfulness.json`, `faithfulness.csv` (method, metric, mean, lo, hi, n) and a bar figure `faithfulness.png`."
+    "`faithfulness.json`, `faithfulness.csv` (method, metric, mean, lo, hi, n; diff, diff_lo, diff_hi, verdict against the reference) and a bar figure `faithfulness.png`."
     write_json_atomic(res, out/'faithfulness.json', indent=1)
-    rows = ['method,metric,mean,lo,hi,n'] + [f"{m},{k},{v['mean']:.6g},{v['lo']:.6g},{v['hi']:.6g},{v['n']}"
-                                            for m, r in res['table'].items() if r for k, v in r.items()]
+    paired = res.get('paired') or {}
+    def diff(m, k):
+        d = paired.get(m, {}).get(k)
+        return f",{d['diff']:.6g},{d['lo']:.6g},{d['hi']:.6g},{d['verdict']}" if d else ',,,,'
+    rows = ['method,metric,mean,lo,hi,n,diff,diff_lo,diff_hi,verdict'] + [
+        f"{m},{k},{v['mean']:.6g},{v['lo']:.6g},{v['hi']:.6g},{v['n']}" + diff(m, k) for m, r in res['table'].items() if r for k, v in r.items()]
     with atomic_write(out/'faithfulness.csv') as f: f.write('\n'.join(rows) + '\n')
     import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
     metrics = sorted({k for r in res['table'].values() if r for k in r})
@@ -340,16 +383,19 @@ def write_results(res:dict, out:Path) -> list[Path]:
 @call_parse
 def faithfulness_cli(task_name:str=None, # required: task key: sst-2, mnli, ... (see `attattr.data.PROCESSORS`)
                      data_dir:str=None, # required: folder with the task's TSV files
-                     model:str=None, # required: fine-tuned classifier folder (or original-format state dict)
+                     model:str=None, # fine-tuned classifier: HF folder or original-format state dict (required, or --model_file)
+                     model_file:str=None, # the original's name for --model
+                     bert_model:str=None, # base model folder (tokenizer/config for a bare state dict); a hub name is ignored
                      methods:str='attattr,attention,rollout,grad_attention,random', # comma-separated, of `SCORERS`
                      level:str='tokens,edges,heads', # comma-separated levels
                      num_examples:int=20, # first N dev examples
                      output_dir:str=None, # required: folder for run.json, per-method files, JSON, CSV and figure
                     ):
     "Faithfulness benchmark of attribution methods on a task's dev examples."
-    require_flags(dict(task_name=task_name, data_dir=data_dir, model=model, output_dir=output_dir))
+    model = model or model_file
+    require_flags(dict(task_name=task_name, data_dir=data_dir, model=model, output_dir=output_dir), dict(model='model_file'))
     ms, lv = _listed(methods, SCORERS, 'methods'), _listed(level, LEVELS, 'level')
-    net, tok = load_cli_model(model, num_labels=len(get_processor(task_name).labels), prog='attattr-faithfulness')
+    net, tok = load_cli_model(model, bert_model=bert_model, num_labels=len(get_processor(task_name).labels), prog='attattr-faithfulness')
     feats = featurize_task(task_name, data_dir, tok, limit=num_examples)
     out = Path(output_dir); out.mkdir(parents=True, exist_ok=True)
     settings = dict(task_name=task_name, model=str(model), level=lv, num_examples=len(feats))
@@ -361,10 +407,8 @@ def faithfulness_cli(task_name:str=None, # required: task key: sst-2, mnli, ... 
         f = out/f'method-{m}.json'
         if not f.exists(): write_json_atomic(run_benchmark(net, feats, [m], lv, tok), f)
         parts[m] = json.loads(f.read_text())
-    res = dict(table={m: p['table'][m] for m, p in parts.items()}, cost_ms={m: p['cost_ms'].get(m) for m, p in parts.items()},
-               n=len(feats), settings=settings)
+    per = {m: p['per_example'][m] for m, p in parts.items()}
+    res = dict(table={m: p['table'][m] for m, p in parts.items()}, paired=paired_differences(per), reference=REFERENCE,
+               per_example=per, cost_ms={m: p['cost_ms'].get(m) for m, p in parts.items()}, n=len(feats), settings=settings)
     return write_results(res, out)
 
-def attattr_faithfulness():
-    "Console script `attattr-faithfulness`."
-    run_cli(faithfulness_cli, 'attattr-faithfulness')

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 from fastcore.script import call_parse
-from .core import atomic_write, AttattrError, BoolFlag, cli_errors, cli_points, output_group, require_flags, run_cli, write_json_atomic
+from .core import atomic_write, AttattrError, BoolFlag, cli_errors, cli_points, output_group, require_flags, write_json_atomic
 from .data import MAX_SEQ_LENGTH, batches, featurize_task, get_processor
 from .hooks import hook_model, hooked_forward, HookState, num_layers_heads, params_requiring_grad, RECORD_ATTR, unhook
 from .models import load_cli_model
@@ -29,8 +29,7 @@ __all__ = ['ATTR_SETTINGS', 'TAYLOR_BATCH_SIZE', 'NORM_EPS', 'IMPORTANCE_METHODS
            'num_pruned', 'head_counts', 'pruned_heads', 'heads_per_layer', 'prune_heads', 'pruned_copy',
            'latency_ratio', 'pruning_curves', 'write_curves', 'plot_curves', 'save_figure', 'layer_mask',
            'effectiveness_curve', 'plot_effectiveness', 'per_example_pruning_curve', 'paired_bootstrap', 'judge',
-           'compare_curves', 'curve_at', 'compare_full', 'lm_evaluate', 'lm_attr_importance', 'prune_cli',
-           'attattr_prune']
+           'compare_curves', 'curve_at', 'compare_full', 'lm_evaluate', 'lm_attr_importance', 'prune_cli']
 
 # %% ../nbs/10_pruning.ipynb #b9288ac5
 ATTR_SETTINGS = dict(n_steps=20, method='riemann_left')  # prune_head_with_attr.py: m = batch_size·num_batch = 20×1 left-Riemann points
@@ -655,6 +654,3 @@ def prune_cli(task_name:str=None, # required: task key, e.g. mnli, sst-2, snli (
     for p in files: print(p)
     return files
 
-def attattr_prune():
-    "Console script `attattr-prune`."
-    run_cli(prune_cli, 'attattr-prune')

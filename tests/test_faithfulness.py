@@ -1,4 +1,4 @@
-"Faithfulness benchmark: metrics on tiny models, the planted model's known answer, the missing-package error, the CLI."
+"Faithfulness benchmark: metrics on tiny models, the planted model's known answer, paired comparisons, the missing-package error, the CLI."
 import importlib, json
 import numpy as np, pytest, torch
 from attattr.core import AttattrError
@@ -90,16 +90,48 @@ def test_run_benchmark_table(planted):
     assert res['table']['attattr']['comprehensiveness']['n'] == 3
     assert 'not available' not in fa.format_table(res, ['comprehensiveness', 'edge_removal_drop'])
 
+def test_paired_identical_scorers_give_zero(planted, monkeypatch):
+    m, feats, tok = planted
+    monkeypatch.setitem(fa.SCORERS, 'attattr_again', fa.attattr_scorer)
+    res = fa.run_benchmark(m, feats[:3], ['attattr', 'attattr_again'], tokenizer=tok)
+    d = res['paired']['attattr_again']
+    assert set(d) == set(res['table']['attattr']) and 'attattr' not in res['paired']
+    assert all((v['diff'], v['lo'], v['hi'], v['verdict']) == (0., 0., 0., 'equal') for v in d.values())
+
+def test_random_is_worse_than_attattr_on_planted(planted):
+    m, feats, tok = planted
+    res = fa.run_benchmark(m, feats, ['attattr', 'random'], levels=('tokens', 'edges'), tokenizer=tok)
+    p = res['paired']['random']
+    assert p['comprehensiveness']['hi'] < 0 and p['comprehensiveness']['verdict'] == 'worse'  # the deciding word ranked first
+    assert p['sufficiency']['lo'] > 0 and p['sufficiency']['verdict'] == 'worse'  # lower is better for sufficiency
+    assert p['edge_removal_drop']['verdict'] == 'worse'
+    t = fa.format_table(res, ['comprehensiveness', 'sufficiency'], paired=True)
+    assert 'sufficiency ↓' in t and '| attattr | reference | reference |' in t and 'worse' in t
+
+def test_paired_uses_the_same_resamples():
+    a = np.random.default_rng(2).normal(size=40)
+    ref = fa.bootstrap_mean(a)
+    d = fa.paired_differences({'attattr': {'insertion': list(a)}, 'zero': {'insertion': [0.] * 40}})['zero']['insertion']
+    assert np.isclose(d['lo'], -ref['hi']) and np.isclose(d['hi'], -ref['lo'])  # same draws: the mirrored interval
+
 def test_cli_writes_and_resumes(tmp_path):
     d = keyword_task(tmp_path/'data', n_train=4, n_dev=4)
     m = tiny_model('bert', num_labels=2); m.save_pretrained(tmp_path/'model'); tiny_tokenizer().save_pretrained(tmp_path/'model')
-    kw = dict(task_name='sst-2', data_dir=str(d), model=str(tmp_path/'model'), methods='attention,random',
+    kw = dict(task_name='sst-2', data_dir=str(d), model=str(tmp_path/'model'), methods='attattr,random',
               level='tokens,heads', num_examples=2, output_dir=str(tmp_path/'out'))
     fa.faithfulness_cli.__wrapped__(**kw) if hasattr(fa.faithfulness_cli, '__wrapped__') else fa.faithfulness_cli(**kw)
     out = tmp_path/'out'
     for f in ('run.json', 'faithfulness.json', 'faithfulness.csv', 'faithfulness.png', 'method-random.json'): assert (out/f).exists()
+    csv = (out/'faithfulness.csv').read_text().splitlines()
+    assert csv[0].endswith('diff,diff_lo,diff_hi,verdict') and any(r.startswith('random,') and r.split(',')[-1] in ('better', 'equal', 'worse') for r in csv)
+    assert any(r.startswith('attattr,') and r.endswith(',,,,') for r in csv)  # the reference has no difference
+    res = json.loads((out/'faithfulness.json').read_text())
+    assert set(res['paired']) == {'random'} and len(res['per_example']['random']['comprehensiveness']) == 2
     before = (out/'method-random.json').stat().st_mtime_ns
     fa.faithfulness_cli(**kw)
     assert (out/'method-random.json').stat().st_mtime_ns == before  # resumed: not redone
+    fa.faithfulness_cli(**{**kw, 'model': None, 'model_file': kw['model']})  # the original's flag: the same run
+    assert (out/'method-random.json').stat().st_mtime_ns == before
     with pytest.raises(AttattrError, match='other settings'): fa.faithfulness_cli(**{**kw, 'level': 'tokens'})
+    with pytest.raises(AttattrError, match=r'--model is required \(or --model_file\)'): fa.faithfulness_cli(**{**kw, 'model': None})
     with pytest.raises(AttattrError, match='unknown'): fa.faithfulness_cli(**{**kw, 'methods': 'nope'})
