@@ -123,7 +123,7 @@ PROCESSORS = {p.name: p for p in [
     Processor('sts-b', None, GLUE_FILES, metric='pearson'),
     Processor('scitail', ['neutral', 'entails'], {s: f'scitail_1.0_{s}.tsv' for s in GLUE_FILES},
               cols=(0, 1, -1), test_cols=None, guid_col=None, header=False),
-    # not in the original: SNLI in the MNLI layout (train/dev/test.tsv), e.g. `shared/data/snli-sample`
+    # not in the original: SNLI in the MNLI layout (train/dev/test.tsv), e.g. `examples/data/snli-sample`
     Processor('snli', NLI_LABELS, GLUE_FILES, cols=(8, 9, -1), test_cols=(8, 9, None)),
 ]}  # task key -> `Processor`
 
