@@ -512,7 +512,8 @@ def attribute(model:nn.Module, # a classifier or causal LM, hooked by `attattr.h
     if auto:
         f_in = _picked(_objective(logits, output), tgt, ctr)  # (b,) F(A)
         attrs, f0, points, change = _auto_attributions(model, x, ns, Ls, att, at, base, tgt, ctr, f_in, head_mask, output,
-                                                        amp, tol, max_steps, internal_batch_size, cap, qcols)
+                                                        amp, tol, max_steps, internal_batch_size, cap, qcols,
+                                                        _rounding(model, autocast_dtype))
     else: attrs, f0 = _fixed_attributions(model, x, Ls, att, at, base, tgt, ctr, alphas, weights, return_convergence_delta,
                                           head_mask, output, amp, internal_batch_size, cap, qcols)
     idx = [Ls.index(l) for l in layers]
@@ -585,6 +586,11 @@ def attribute_continuation(model:nn.Module, # a causal LM hooked by `attattr.hoo
 ROUNDING = 2 ** -23  # float32's relative rounding: the residual test allows it on |F(A)|, |F(B)| and Σ|Attr|, so that
 # a layer that barely moves F (F(A) ≈ F(B)) does not ask for more digits than float32 holds
 
+def _rounding(model, autocast_dtype=None) -> float:
+    "The relative rounding the residual test allows: `ROUNDING`, or half the epsilon of the weights' or autocast's coarser type."
+    dts = [next(model.parameters()).dtype] + ([autocast_dtype] if autocast_dtype else [])
+    return max([ROUNDING] + [torch.finfo(d).eps / 2 for d in dts if d.is_floating_point])
+
 def _check_auto(method, tol, max_steps):
     "Raise unless `method` is the default (`auto` places its own points), 0 < `tol` < 1 and `max_steps` ≥ 5."
     if _ALIASES.get(method, method) != DEFAULT_METHOD:
@@ -614,7 +620,7 @@ def _forwards(need):
 
 # %% ../nbs/07_attribution.ipynb #1fa23243
 def _auto_attributions(model, x, ns, Ls, att, at, base, tgt, ctr, f_in, head_mask, output, amp, tol, max_steps, bs_user,
-                       cap=None, qcols=None):
+                       cap=None, qcols=None, rounding=ROUNDING):
     "`n_steps='auto'`: scores (b, T, h, Q, N) by adaptive Simpson per example and layer; F(B) (T, b); points and changes (b, T)."
     (b, N), T, H, causal = x['input_ids'].shape, len(Ls), att.shape[2], hook_record(model).causal
     attrs, f0 = torch.zeros(b, T, H, N if qcols is None else qcols.shape[1], N), torch.zeros(T, b)
@@ -650,7 +656,7 @@ def _auto_attributions(model, x, ns, Ls, att, at, base, tgt, ctr, f_in, head_mas
             chg = float(err.max()) / top if top > 0 else 0.
             dF = f_in[i].cpu() - f0[t, i]
             delta = float(a.double().sum().float().cpu() - dF)  # as `Attribution.delta` computes it
-            slack = ROUNDING * (abs(float(f_in[i])) + abs(float(f0[t, i])) + float(est.abs().sum()))
+            slack = rounding * (abs(float(f_in[i])) + abs(float(f0[t, i])) + float(est.abs().sum()))
             if (qcols is not None or abs(delta) <= tol * abs(float(dF)) + slack) and chg <= tol:  # (a subset of the query
                 # rows has no completeness to test: its scores' change alone decides)
                 attrs[i, t, :, real[i] if qcols is None else slice(None), real[i]] = a.cpu()

@@ -27,7 +27,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'bench'))
 import reference as R
-from attattr.attribution import DEFAULT_METHOD, DEFAULT_STEPS, FAITHFUL, attribute
+from attattr.attribution import DEFAULT_METHOD, DEFAULT_STEPS, DEFAULT_TOL, FAITHFUL, attribute
+from attattr.core import AttattrError
 from attattr.data import collate, featurize, get_processor
 from attattr.formats import read_layers_json
 from attattr.models import load_model, load_tokenizer
@@ -37,6 +38,8 @@ MODEL = ROOT/'examples'/'models'/'minilm-l6-nli'  # 6 layers × 12 heads, hidden
 DATA = ROOT/'examples'/'data'/'mnli'  # 51 MNLI dev_matched examples
 LENGTHS = (15, 50)  # token counts of the short and the long example
 METHODS = ('riemann_left', 'riemann_mid', 'gauss_legendre')  # quadratures compared at equal completeness error
+AUTO_BATCH = 8  # --random_bert (c): examples per `attribute` call with n_steps='auto'
+BF16_TOL = 1e-2  # --random_bert (c): the tolerance asked of 'auto' under bfloat16 autocast (its rounding is ~1e-2)
 LINEAR_UP_TO = 8  # (ii): every step count up to this one is tried, then doubling and bisection
 CLI_EXAMPLES = 10  # (iii): examples attributed
 GL_STEPS = 5  # (iii): Gauss–Legendre points when (ii) does not measure them (its result on this machine)
@@ -127,6 +130,14 @@ def random_bert(device, layers=12, hidden=768, heads=12, m=20, repeats=3, batch_
         t16 = best(lambda: run(torch.bfloat16))[0]
         peak = torch.cuda.max_memory_allocated(dev) / 2**30 if dev.type == 'cuda' else float('nan')
         print(f"{b:>4} {1e3 * t32 / len(feats):>9.2f} {1e3 * t16 / len(feats):>9.2f} {peak:>14.1f}")
+    print(f"\n(c) the same split with n_steps='auto', batches of {AUTO_BATCH}: examples per second and mean points per layer "
+          f"(float32 at the default tol; bfloat16 at tol {BF16_TOL}, its rounding being ~1e-2)")
+    print(f"{'dtype':>9} {'tol':>7} {'examples/s':>11} {'points':>7}")
+    groups = [[feats[i] for i in order[s:s + AUTO_BATCH]] for s in range(0, len(order), AUTO_BATCH)]
+    for dt, tol in ((None, DEFAULT_TOL), (torch.bfloat16, BF16_TOL)):
+        try: t, rs = best(lambda: [r for g in groups for r in attribute(model, g, n_steps='auto', tol=tol, autocast_dtype=dt)])
+        except AttattrError as e: print(f"{str(dt):>9} {tol:>7g}  {e}"); continue
+        print(f"{str(dt or 'float32'):>9} {tol:>7g} {len(feats) / t:>11.1f} {float(torch.stack([r.points.float() for r in rs]).mean()):>7.1f}")
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

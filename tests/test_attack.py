@@ -9,7 +9,7 @@ import torch
 from attattr.attack import *
 from attattr.attack import _insert
 from attattr.data import featurize_tokens
-from attattr.core import AttattrError
+from attattr.core import AttattrError, attattr_adv_eval, attattr_adv_mine
 from attattr.data import InputExample, collate, featurize
 from attattr.hooks import hook_model
 from attattr.inference import predict_logits
@@ -215,7 +215,7 @@ def test_mining_cli_resumes_after_kill(saved, tmp_path):
     model_dir, data = saved
     args = ['--task_name', 'cola', '--data_dir', str(data), '--model_file', str(model_dir), '--output_dir', str(tmp_path),
             '--num_exp', '20', '--batch_size', '4', '--num_batch', '16', '--no_progress']
-    cmd = [sys.executable, '-c', 'from attattr.attack import attattr_adv_mine; attattr_adv_mine()', *args]
+    cmd = [sys.executable, '-c', 'from attattr.core import attattr_adv_mine; attattr_adv_mine()', *args]
     ck, out = tmp_path/'train_adver_pattern_exp0-20.partial.jsonl', tmp_path/'train_adver_pattern_exp0-20.json'
     env = dict(os.environ, OMP_NUM_THREADS='1')  # one thread, as in-process (see `one_thread`)
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)

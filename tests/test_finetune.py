@@ -14,7 +14,7 @@ from attattr.models import load_model
 from attattr.testing import tiny_model, tiny_tokenizer
 from attattr.finetune import *
 from attattr.testing import *
-from attattr.finetune import attattr_finetune
+from attattr.core import attattr_finetune
 
 from conftest import SHARED, need
 

@@ -51,3 +51,14 @@ def test_gpu_bf16_weights(both):
     assert half.attattr.cls_only and half.attattr.cls_query
     for f in feats[:3]:
         assert rel(attribute(half, f, n_steps=8).attributions, attribute(gpu, f, n_steps=8).attributions) <= BF16_TOL
+
+@pytest.mark.parametrize('family', ['llama', 'gemma2', 'gpt2'])
+def test_gpu_decoder_equals_cpu(family):
+    "A decoder on CUDA (grouped queries, soft-capping, gpt2's expanded read row): the CPU's scores, fixed points and 'auto' on the last row."
+    from attattr.testing import tiny_causal_model
+    cpu, gpu = tiny_causal_model(family), tiny_causal_model(family).cuda()
+    xs = [dict(input_ids=torch.tensor([2, 11, 23, 7, 31, 11, 23, 40, 9, 17])), dict(input_ids=torch.tensor([2, 30, 8, 12, 5, 44]))]
+    for kw in (dict(n_steps=8), dict(n_steps='auto', queries=[-1], return_attentions=False, max_steps=512)):
+        for g, c in zip(attribute(gpu, xs, **kw), attribute(cpu, xs, **kw)):
+            assert g.target == c.target and rel(g.attributions, c.attributions) <= (TOL if kw['n_steps'] == 8 else 1e-3)
+    assert gpu.attattr.cls_query and gpu.attattr.expand_read == (family == 'gpt2')

@@ -103,9 +103,9 @@ def test_reruns_bit_identical(setup, tmp_path):
 
 def cli(monkeypatch, script, *args):
     "Run a console-script function in this process with `args` as its command line; its exit status."
-    from attattr import runs
+    from attattr import core
     monkeypatch.setattr(sys, 'argv', [script, *map(str, args)])
-    try: return getattr(runs, script.replace('-', '_'))()
+    try: return getattr(core, script.replace('-', '_'))()
     except SystemExit as e: return e.code
 
 def test_single_example_and_tokens_cli(setup, tmp_path, monkeypatch):
@@ -192,7 +192,7 @@ def test_stsb_attr_tokens_tree(stsb, tmp_path, monkeypatch):
     assert sorted(res) == [0, 1, 2] and {r.output for r in res.values()} == {'logit'}
     assert [r['pred'] for r in split_index(tmp_path/'split')] == [pytest.approx(r['pred'], abs=1e-5) for r in recs[:3]]
     # the tree of the regression example, from the two files
-    from attattr.tree import attattr_tree
+    from attattr.core import attattr_tree
     monkeypatch.setattr(sys, 'argv', ['attattr-tree', '--attr_file', str(tmp_path/'attr_zero_base_exp2.json'), '--tokens_file',
                                       str(tmp_path/'tokens_and_pred_6.json'), '--example_index', '2', '--formats', 'png'])
     attattr_tree()

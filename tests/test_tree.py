@@ -11,8 +11,9 @@ import matplotlib.pyplot as plt
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from attattr.core import AttattrError
 from attattr.formats import write_layers_json, write_tokens_json
-from attattr.tree import (attattr_tree, attention_flow, attention_rollout, build_tree, compare_importance, draw_tree,
+from attattr.tree import (attention_flow, attention_rollout, build_tree, compare_importance, draw_tree,
                           layer_scores, save_tree, spearman, tree_cli)
+from attattr.core import attattr_tree
 
 CLI = shutil.which('attattr-tree') or str(Path(sys.executable).with_name('attattr-tree'))
 

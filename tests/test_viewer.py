@@ -167,7 +167,7 @@ def test_cli(tmp_path):
     write_layers_json(att, tmp_path/'att_score_zero_base_exp3.json')
     write_tokens_json([dict(index=3, tokens=tokens, pred='neutral', golden='neutral', pred_logits=[[0., 0., 1.]])],
                       tmp_path/'tokens_and_pred_10.json')
-    run = lambda *a: subprocess.run([sys.executable, '-c', 'from attattr.viewer import attattr_view; attattr_view()', *a],
+    run = lambda *a: subprocess.run([sys.executable, '-c', 'from attattr.core import attattr_view; attattr_view()', *a],
                                     capture_output=True, text=True, cwd=tmp_path, timeout=300)
     r = run('--attr_file', 'attr_zero_base_exp3.json', '--tokens_file', 'tokens_and_pred_10.json',
             '--att_file', 'att_score_zero_base_exp3.json', '--top_k', '5')
