@@ -18,8 +18,13 @@ ROOT = Path(__file__).resolve().parents[1]
 LEVEL_METRICS = dict(tokens=['comprehensiveness', 'sufficiency', 'deletion_morf', 'deletion_lerf', 'insertion'],
                      edges=['edge_removal_drop', 'edge_keep'], heads=['head_prune'])
 
-def sst2(n):
-    m, tok = load_model(ROOT.parent/'shared/models/minilm-l6-sst2')
+SST2_MODEL = ROOT.parent/'shared/models/minilm-l6-sst2'  # the SST-2 checkpoint: not shipped in the repository (45 MB);
+# `--sst2_model DIR` names another one (a MiniLM fine-tuned with `attattr-finetune --task_name sst-2`, say)
+
+def sst2(n, model=None):
+    d = Path(model or SST2_MODEL)
+    if not d.is_dir(): sys.exit(f"bench/faithfulness.py: no SST-2 checkpoint at {d}: pass --sst2_model DIR (e.g. one made by attattr-finetune --task_name sst-2)")
+    m, tok = load_model(d)
     return m, tok, featurize_task('sst-2', ROOT/'examples/data/sst-2', tok, limit=n)
 
 def snli(n):  # the NLI checkpoint on its own domain (SNLI sample dev, 300 pairs)
@@ -48,10 +53,11 @@ def main():
     ap.add_argument('--datasets', default='sst-2,snli,induction'); ap.add_argument('--n', default='150,80,200')
     ap.add_argument('--methods', default=','.join(fa.SCORERS)); ap.add_argument('--out', default=None)
     ap.add_argument('--tag', default='', help='suffix of the JSON file names (write --tag=-side)')
+    ap.add_argument('--sst2_model', default=None, help=f'the SST-2 checkpoint folder (default {SST2_MODEL.name} beside the repository)')
     a = ap.parse_args()
     torch.set_num_threads(1)
     for name, n in zip(a.datasets.split(','), map(int, a.n.split(','))):
-        m, tok, exs = DATASETS[name](n)
+        m, tok, exs = DATASETS[name](n, a.sst2_model) if name == 'sst-2' else DATASETS[name](n)
         t0, c0 = time.time(), time.process_time()
         res = fa.run_benchmark(m, exs, a.methods.split(','), tokenizer=tok)
         print(f"\n### {name}: n = {res['n']} examples ({time.process_time() - c0:.0f} s CPU, {time.time() - t0:.0f} s wall)\n")
