@@ -16,9 +16,9 @@ from fastcore.script import bool_arg
 __all__ = ['CLI_ERROR_STATUS', 'ERRNO_TEXTS', 'BoolFlag', 'CONSOLE_SCRIPTS', 'ARG_TYPES', 'REQUIRED', 'MAX_DEFAULT_THREADS',
            'THREADS_HELP', 'attattr_demo', 'attattr_attr', 'attattr_tokens', 'attattr_tree', 'attattr_prune',
            'attattr_adv_mine', 'attattr_adv_eval', 'attattr_finetune', 'attattr_view', 'attattr_faithfulness',
-           'LOCK_FILE', 'AttattrError', 'os_error_text', 'cli_errors', 'require_flags', 'cli_points', 'snake_flags',
-           'arg_spec', 'script_spec', 'default_threads', 'cli_parser', 'set_threads', 'script_specs', 'load_script',
-           'console', 'atomic_write', 'write_json_atomic', 'output_group', 'folder_lock']
+           'LOCK_FILE', 'AttattrError', 'os_error_text', 'cli_errors', 'require_flags', 'cli_points', 'original_flags',
+           'snake_flags', 'arg_spec', 'script_spec', 'default_threads', 'cli_parser', 'set_threads', 'script_specs',
+           'load_script', 'console', 'run_cli', 'atomic_write', 'write_json_atomic', 'output_group', 'folder_lock']
 
 # %% ../nbs/00_core.ipynb #3c1169ae
 class AttattrError(ValueError):
@@ -96,6 +96,15 @@ MAX_DEFAULT_THREADS = 4  # `--threads` default: the idle cores, at most this man
 # on an idle CPU two threads beat one, on a busy one extra threads cost CPU and wall time (bench/RESULTS.md, "--threads")
 
 # %% ../nbs/00_core.ipynb #5106de69
+def original_flags(argv:list[str], # command-line arguments
+                   names, # parameter names of the command (others are left alone)
+                  ) -> list[str]:
+    "`argv` with the original's flag spellings (`--data_dir=x`) respelled as fastcore's (`--data-dir=x`)."
+    def one(a):
+        flag, eq, val = a.partition('=')
+        return '--' + flag[2:].replace('_', '-') + eq + val if a.startswith('--') and flag[2:] in names else a
+    return [one(a) for a in argv]
+
 def snake_flags(argv:list[str], # command-line arguments
                 names, # parameter names of the command
                ) -> list[str]:
@@ -192,6 +201,16 @@ def console(prog:str, # the command's name, a key of `CONSOLE_SCRIPTS`
             print(f"{prog}: warning: attattr/_cli_spec.py is stale for this command: run python tools/make_cli.py", file=sys.stderr)
         r = fn(**{k: v for k, v in kw.items() if k in params})
     return r if isinstance(r, int) else 0
+
+def run_cli(fn, # a `fastcore.script.call_parse` function
+            prog:str, # the command's name, for error messages
+           ):
+    "Run `fn` as console script `prog` (`console`'s parsing if `prog` is recorded, else fastcore's), errors as one line."
+    if prog in CONSOLE_SCRIPTS: return console(prog)
+    from fastcore.script import parse_cli
+    sys.argv[1:] = original_flags(sys.argv[1:], inspect.signature(fn).parameters)
+    pargs, kwargs, _ = parse_cli(fn)
+    with cli_errors(prog): return fn(*pargs, **kwargs)
 
 def _entry(prog:str):
     "The console-script entry point of `prog`: `console(prog)`, nothing imported before the flags are parsed."
