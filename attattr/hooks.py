@@ -468,9 +468,10 @@ def _check_shortcuts(model, rec):
         return torch.allclose(out, full.expand_as(out), rtol=tol, atol=tol / 10)
     def expanding(**kw):  # the shortcut as it is, else with the read row's output expanded back to n positions
         if same(**kw): return True
-        rec.expand_read = True
-        if same(**kw): return True
-        rec.expand_read = False
+        was, rec.expand_read = rec.expand_read, True
+        if not was and same(**kw): return True
+        rec.expand_read = was  # (a shortcut that needed the expansion keeps it)
+        return False
     rec.cls_only = bool(rec.settings['cls_only'] and expanding(cls_only=True))
     rec.cls_query = bool(rec.cls_only and rec.settings['cls_query'] and (rec.kv is not None or rec.causal)
                      and expanding(cls_only=True, cls_query=True))
