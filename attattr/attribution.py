@@ -252,7 +252,8 @@ def _ids(model, t, b, c, tokenizer, what):
 
 def _targets(model, logits, target, contrast, tokenizer=None):
     "The target of each example (b,), its top class (token) where none is given; and the contrast's (b,), or None."
-    (b, c), ids = logits.shape, partial(_ids, model, b=logits.shape[0], c=logits.shape[1], tokenizer=tokenizer)
+    b, c = logits.shape
+    ids = partial(_ids, model, b=b, c=c, tokenizer=tokenizer)
     tgt = torch.tensor([int(logits[i].argmax()) if t is None else t for i, t in enumerate(ids(target, what='target'))])
     if contrast is None: return tgt, None
     ctr = ids(contrast, what='contrast')

@@ -17,17 +17,16 @@ import attattr.hooks as _hooks
 from transformers import AttentionInterface
 from .attribution import FAITHFUL, _as_inputs, attribute
 from .tree import attention_flow, attention_rollout
-from .pruning import paired_bootstrap, prune_mask
+from .pruning import BOOTSTRAP_DRAWS, CI_LEVEL, paired_bootstrap, prune_mask
 
 # %% auto #0
-__all__ = ['RANDOM_SEED', 'COMPARE_HINT', 'LIG_STEPS', 'SCORERS', 'BOOTSTRAP_DRAWS', 'CI_LEVEL', 'SEED', 'BETTER', 'REFERENCE',
-           'TOKEN_FRACTIONS', 'EDGE_FRACTIONS', 'HEAD_FRACTIONS', 'LEVELS', 'Scores', 'edge_to_token', 'edge_to_head',
-           'from_edges', 'predicted', 'attattr_scorer', 'attattr_original_scorer', 'grad_attention_scorer',
-           'attention_scorer', 'rollout_scorer', 'flow_scorer', 'random_scorer', 'lig_scorer',
-           'captum_attention_scorer', 'lrp_available', 'attnlrp_scorer', 'bootstrap_mean', 'verdict',
-           'paired_differences', 'removal_id', 'token_curves', 'token_metrics', 'edge_mask', 'edge_curves',
-           'edge_metrics', 'head_curve', 'head_metrics', 'run_benchmark', 'format_table', 'write_results',
-           'faithfulness_cli']
+__all__ = ['RANDOM_SEED', 'COMPARE_HINT', 'LIG_STEPS', 'SCORERS', 'SEED', 'BETTER', 'REFERENCE', 'TOKEN_FRACTIONS',
+           'EDGE_FRACTIONS', 'HEAD_FRACTIONS', 'LEVELS', 'Scores', 'edge_to_token', 'edge_to_head', 'from_edges',
+           'predicted', 'attattr_scorer', 'attattr_original_scorer', 'grad_attention_scorer', 'attention_scorer',
+           'rollout_scorer', 'flow_scorer', 'random_scorer', 'lig_scorer', 'captum_attention_scorer', 'lrp_available',
+           'attnlrp_scorer', 'bootstrap_mean', 'verdict', 'paired_differences', 'removal_id', 'token_curves',
+           'token_metrics', 'edge_mask', 'edge_curves', 'edge_metrics', 'head_curve', 'head_metrics', 'run_benchmark',
+           'format_table', 'write_results', 'faithfulness_cli']
 
 # %% ../nbs/18_faithfulness.ipynb #1695bcb9
 @dataclass
@@ -163,18 +162,15 @@ SCORERS = dict(attattr=attattr_scorer, attattr_original=attattr_original_scorer,
                attnlrp=attnlrp_scorer, random=random_scorer)  # method name → scorer
 
 # %% ../nbs/18_faithfulness.ipynb #e2eb6b05
-BOOTSTRAP_DRAWS = 2000  # resamples of the examples
-CI_LEVEL = 0.95  # coverage of the intervals
-SEED = 0  # seed of the resampling
+SEED = 0  # seed of the resampling (the draws and coverage are the pruning module's `BOOTSTRAP_DRAWS`, `CI_LEVEL`)
 
 def bootstrap_mean(values, # (N,) per-example values
                    draws:int=BOOTSTRAP_DRAWS, seed:int=SEED, level:float=CI_LEVEL) -> dict:
     "Mean over examples with a seeded percentile bootstrap interval: {mean, lo, hi, n}."
     v = np.asarray(values, dtype=np.float64)
     if v.ndim != 1 or not len(v): raise AttattrError(f"bootstrap_mean: expected (N,) values with N ≥ 1, got shape {v.shape}")
-    boots = v[np.random.default_rng(seed).integers(len(v), size=(int(draws), len(v)))].mean(1)
-    q = 100 * (1 - level) / 2
-    return dict(mean=float(v.mean()), lo=float(np.percentile(boots, q)), hi=float(np.percentile(boots, 100 - q)), n=len(v))
+    d = paired_bootstrap(v, np.zeros_like(v), draws, seed, level)  # v − 0: the resamples of every paired comparison
+    return dict(mean=d['diff'], lo=d['lo'], hi=d['hi'], n=d['n'])
 
 # %% ../nbs/18_faithfulness.ipynb #94b6bfc5
 BETTER = dict(comprehensiveness=1, sufficiency=-1, deletion_morf=-1, deletion_lerf=1, insertion=1,
@@ -205,9 +201,8 @@ TOKEN_FRACTIONS = (0.01, 0.05, 0.1, 0.2, 0.5)  # ERASER's removal fractions (AOP
 
 def removal_id(tokenizer=None, model=None) -> int:
     "The id that stands for a removed token: the tokenizer's mask token, else its pad token (else the model's pad id)."
-    for t in (tokenizer,):
-        if t is not None and t.mask_token_id is not None: return int(t.mask_token_id)
-        if t is not None and t.pad_token_id is not None: return int(t.pad_token_id)
+    if tokenizer is not None and tokenizer.mask_token_id is not None: return int(tokenizer.mask_token_id)
+    if tokenizer is not None and tokenizer.pad_token_id is not None: return int(tokenizer.pad_token_id)
     return int(getattr(model.config, 'pad_token_id', None) or 0)
 
 def _content(x, special) -> torch.Tensor:
