@@ -6,8 +6,8 @@ Docs: https://attattr.github.io/attattr/attribution.html.md"""
 
 # %% ../nbs/07_attribution.ipynb #37678c7b
 from __future__ import annotations
-import inspect, warnings
-from functools import partial
+import inspect, math, warnings
+from functools import lru_cache, partial
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +21,11 @@ from .hooks import (HookState, check_finite, final_logits, full_heads, hook_reco
 from .inference import pad_token_id
 
 # %% auto #0
-__all__ = ['DEFAULT_STEPS', 'DEFAULT_METHOD', 'FAITHFUL', 'METHODS', 'DEFAULT_TOL', 'DEFAULT_MAX_STEPS', 'BOOLE', 'SIMPSON',
-           'MIN_WIDTH', 'OUTPUTS', 'POINT_TOKENS', 'RESIDUAL_WARN', 'RESIDUAL_SLACK', 'ROUNDING', 'quadrature',
-           'panel_points', 'nested_estimate', 'bisect', 'adaptive_simpson', 'Attribution', 'attribute',
-           'top_interactions', 'Continuation', 'attribute_continuation', 'save_original']
+__all__ = ['DEFAULT_STEPS', 'DEFAULT_METHOD', 'FAITHFUL', 'METHODS', 'DEFAULT_TOL', 'DEFAULT_MAX_STEPS', 'AUTO_RULE',
+           'CC_FIRST_LEVEL', 'CC_RATIO', 'CC_TOP_LEVEL', 'MIN_WIDTH', 'OUTPUTS', 'POINT_TOKENS', 'RESIDUAL_WARN',
+           'RESIDUAL_SLACK', 'ROUNDING', 'quadrature', 'clenshaw_curtis', 'panel_points', 'nested_estimate', 'refine',
+           'adaptive_clenshaw_curtis', 'Attribution', 'attribute', 'top_interactions', 'Continuation',
+           'attribute_continuation', 'save_original']
 
 # %% ../nbs/07_attribution.ipynb #a1e22bf4
 DEFAULT_STEPS = 20  # integration points: the paper's m
@@ -60,65 +61,82 @@ def quadrature(method:str=DEFAULT_METHOD, # one of `METHODS` (captum's spellings
     raise AttattrError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
 
 # %% ../nbs/07_attribution.ipynb #a6d62c94
-BOOLE = (7 / 90, 32 / 90, 12 / 90, 32 / 90, 7 / 90)  # Boole's rule: weights of a panel's 5 quarter points (per unit width)
-SIMPSON = (1 / 6, 0., 4 / 6, 0., 1 / 6)  # Simpson's rule on the same 5 points (ends and middle): the coarser estimate
+AUTO_RULE = "adaptive_clenshaw_curtis"  # n_steps='auto': its rule (`Attribution.method`; dataset runs record it)
+CC_FIRST_LEVEL = 2  # a new panel's level: 2² + 1 = 5 points (its error: the change from level 1, Simpson's 3 points)
+CC_RATIO = 1 / 4  # a failing panel rises a level only while each level cuts its change at least this much; else it
+                  # is split in two (the integrand is not smooth there; measured against 1/8 and none, `bench/rules.py`)
+CC_TOP_LEVEL = 6  # ... and at most to this level, 2⁶ + 1 = 65 points
+
+@lru_cache(None)
+def clenshaw_curtis(level:int, # 2^level + 1 points (level 0: the trapezoid's 2)
+                   ) -> tuple[tuple, tuple]:
+    "Clenshaw–Curtis points on [0, 1] and their weights; a level's points contain the level below's, as the same floats."
+    n = 2 ** level
+    if n == 1: return (0., 1.), (.5, .5)
+    h = [math.sin(math.pi * (k / n) / 2) ** 2 for k in range(n // 2)]  # k / n is the same float at every level
+    w = [(1 if k in (0, n) else 2) / n / 2 * (1 - sum((1 if j == n // 2 else 2) / (4 * j * j - 1) *
+         math.cos(2 * j * k * math.pi / n) for j in range(1, n // 2 + 1))) for k in range(n + 1)]
+    return tuple(h + [.5] + [1 - v for v in h[::-1]]), tuple(w)  # symmetric, the middle exactly ½
 
 def panel_points(a:float, # the panel's start
                  w:float, # its width
+                 level:int=CC_FIRST_LEVEL, # its level
                 ) -> list[float]:
-    "The 5 points a + k·w/4 of panel [a, a + w]: Boole's rule uses all of them, Simpson's the ends and the middle."
-    return [a + w * k / 4 for k in range(5)]
+    "The 2^level + 1 Clenshaw–Curtis points of panel [a, a + w]."
+    return [a + w * x for x in clenshaw_curtis(level)[0]]
 
 # %% ../nbs/07_attribution.ipynb #9bbfec7a
 def nested_estimate(values:dict, # α → the integrand there (a tensor), for every point of the panels
-                    panels:list, # (a, w) for each panel [a, a + w], together covering [0, 1]
+                    panels:list, # (a, w, level) for each panel [a, a + w], together covering [0, 1]
                     scale=1., # a factor applied to each panel's estimates (`attribute`: A − B)
-                    cache:dict|None=None, # (a, w) → (B_p, |B_p − S_p|, its max): panels summed in earlier calls (same
-                                          # `values` and `scale`) are not summed again; new ones are added
-                   ) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
-    "Boole's estimate Σ_p B_p (float64), the change Σ_p |B_p − S_p| from Simpson's, elementwise, and each panel's max |B_p − S_p|."
+                    cache:dict|None=None, # panel → its sums: panels summed in earlier calls (same `values` and
+                                          # `scale`) are not summed again; new ones are added
+                   ) -> tuple[torch.Tensor, torch.Tensor, list[tuple]]:
+    "The estimate Σ_p C_p (float64), the change Σ_p |C_p − C'_p| from each panel's level below, elementwise, and per panel (max change, the level below's)."
     cache = {} if cache is None else cache
-    for a, w in panels:
-        if (a, w) in cache: continue
-        v = [values[x].double() for x in panel_points(a, w)]
-        B, S = [scale * w * sum(c * x for c, x in zip(rule, v) if c) for rule in (BOOLE, SIMPSON)]
-        cache[a, w] = (B, (B - S).abs(), float((B - S).abs().max()))
+    for a, w, j in panels:
+        if (a, w, j) in cache: continue
+        C, C1, C2 = [scale * w * sum(c * values[x].double() for c, x in zip(clenshaw_curtis(k)[1], panel_points(a, w, k)))
+                     if k >= 0 else None for k in (j, j - 1, j - 2)]
+        cache[a, w, j] = (C, (C - C1).abs(), (float((C - C1).abs().max()), float((C1 - C2).abs().max())))
     return sum(cache[p][0] for p in panels), sum(cache[p][1] for p in panels), [cache[p][2] for p in panels]
 
 # %% ../nbs/07_attribution.ipynb #8d4a72f7
 MIN_WIDTH = 2.**-40  # panels this narrow are not split further: their points would no longer be distinct in float64
 
-def bisect(panels:list, # the (a, w) panels
-           errs:list, # each panel's max |Boole − Simpson|
+def refine(panels:list, # the (a, w, level) panels
+           errs:list, # each panel's (max change from its level below, the level below's)
            limit:float, # the error allowed per unit width
            room:int, # the points that may still be added
           ) -> tuple[list, list[float]]:
-    "Split in two each panel whose error is above `limit`·width (else the worst), worst first, 4 new points each, within `room`."
-    bad = [p for p, ((a, w), e) in enumerate(zip(panels, errs)) if e > limit * w] or [max(range(len(panels)), key=errs.__getitem__)]
-    split = sorted(bad, key=lambda p: -errs[p])[:room // 4]
-    split = {p for p in split if panels[p][1] > MIN_WIDTH}
-    out, new = [], []
-    for p, (a, w) in enumerate(panels):
-        if p not in split: out.append((a, w)); continue
-        out += [(a, w / 2), (a + w / 2, w / 2)]
-        new += [a + w * k / 8 for k in (1, 3, 5, 7)]
-    return out, new
+    "Raise a level (or split in two) each panel whose error is above `limit`·width (else the worst), worst first, within `room`."
+    bad = [p for p, ((a, w, j), (e, _)) in enumerate(zip(panels, errs)) if e > limit * w] or [max(range(len(panels)), key=lambda p: errs[p][0])]
+    grown = {}  # panel index → its successors and their new points
+    for p in sorted(bad, key=lambda p: -errs[p][0]):
+        (a, w, j), (e, below) = panels[p], errs[p]
+        if j < CC_TOP_LEVEL and e <= CC_RATIO * below: q = [(a, w, j + 1)]  # converging fast: double its points
+        elif w / 2 > MIN_WIDTH: q = [(a, w / 2, CC_FIRST_LEVEL), (a + w / 2, w / 2, CC_FIRST_LEVEL)]
+        else: continue
+        new = sorted({x for r in q for x in panel_points(*r)} - set(panel_points(a, w, j)))
+        if len(new) <= room: grown[p], room = (q, new), room - len(new)
+    out = [r for p, panel in enumerate(panels) for r in (grown[p][0] if p in grown else [panel])]
+    return out, [x for p in sorted(grown) for x in grown[p][1]]
 
 # %% ../nbs/07_attribution.ipynb #37598e13
-def adaptive_simpson(f, # α ↦ the integrand at α (a tensor or a float)
-                     tol:float=DEFAULT_TOL, # stop when Σ_p |B_p − S_p| ≤ tol·max |estimate|, elementwise
-                     max_steps:int=DEFAULT_MAX_STEPS, # the most points
-                    ) -> tuple[torch.Tensor, int, float]:
-    "∫₀¹ f(α) dα by adaptive Simpson (the rule of `n_steps='auto'`): the estimate, the points used, the change reached."
-    values, panels = {}, [(0., 1.)]
+def adaptive_clenshaw_curtis(f, # α ↦ the integrand at α (a tensor or a float)
+                             tol:float=DEFAULT_TOL, # stop when Σ_p |C_p − C'_p| ≤ tol·max |estimate|, elementwise
+                             max_steps:int=DEFAULT_MAX_STEPS, # the most points
+                            ) -> tuple[torch.Tensor, int, float]:
+    "∫₀¹ f(α) dα by adaptive Clenshaw–Curtis (the rule of `n_steps='auto'`): the estimate, the points used, the change reached."
+    values, panels = {}, [(0., 1., CC_FIRST_LEVEL)]
     while True:
         for x in sorted({x for p in panels for x in panel_points(*p)} - values.keys()): values[x] = torch.as_tensor(f(x))
         est, err, errs = nested_estimate(values, panels)
         top = float(est.abs().max())
         change = float(err.max()) / top if top > 0 else 0.
         if change <= tol: return est, len(values), change
-        panels, new = bisect(panels, errs, tol * top, max_steps - len(values))
-        if not new: raise AttattrError(f"adaptive_simpson: change {change:.2e} > tol={tol:g} at max_steps={max_steps} points")
+        panels, new = refine(panels, errs, tol * top, max_steps - len(values))
+        if not new: raise AttattrError(f"adaptive_clenshaw_curtis: change {change:.2e} > tol={tol:g} at max_steps={max_steps} points")
 
 # %% ../nbs/07_attribution.ipynb #9ea07819
 @dataclass
@@ -139,7 +157,7 @@ class Attribution:
     tokens:list|None=None # the n tokens, special tokens included
     contrast:int|None=None # a second class or token: F is the target's output minus this one's
     points:torch.Tensor|None=None # (layers,) n_steps='auto': the points each layer used (`n_steps` is their largest)
-    change:torch.Tensor|None=None # (layers,) n_steps='auto': max over entries of Σ_panels |Boole − Simpson| / max |Attr|
+    change:torch.Tensor|None=None # (layers,) n_steps='auto': max over entries of Σ_panels |C_p − C'_p| / max |Attr|
     tol:float|None=None # n_steps='auto': the tolerance met
     queries:list|None=None # the query positions of `attributions`' rows (`attribute(queries=...)`); None: all n
 
@@ -460,7 +478,7 @@ def attribute(model:nn.Module, # a classifier or causal LM, hooked by `attattr.h
               inputs, # one example: dict of `input_ids`/`attention_mask`/`token_type_ids` ((n,) or (1, n)), or
                       # `Features`; or a list of them, attributed together (padded to the longest) → a list of results
               layers:list|None=None, # layers to attribute (default all)
-              n_steps:int|str=DEFAULT_STEPS, # integration points m, or 'auto': per example and layer, adaptive Simpson
+              n_steps:int|str=DEFAULT_STEPS, # integration points m, or 'auto': per example and layer, adaptive Clenshaw–Curtis
                                              # points until `tol` is met (see "Choosing the number of points")
               method:str=DEFAULT_METHOD, # quadrature rule, one of `METHODS` (n_steps='auto' places its own points)
               tol:float=DEFAULT_TOL, # n_steps='auto': |delta| ≤ tol·|F(A) − F(B)| and the scores' change ≤ tol·their max
@@ -526,7 +544,7 @@ def attribute(model:nn.Module, # a classifier or causal LM, hooked by `attattr.h
                         att[i, :, :, s, s].contiguous().cpu() if return_attentions else None, layers, logits[i].cpu(), int(tgt[i]),
                         output, _ALIASES.get(method, method), int(points[i, idx].max()) if auto else int(n_steps),
                         baseline=base_name, contrast=None if ctr is None else int(ctr[i]))
-        if auto: r.method, r.points, r.change, r.tol = 'adaptive_simpson', points[i, idx], change[i, idx], float(tol)
+        if auto: r.method, r.points, r.change, r.tol = AUTO_RULE, points[i, idx], change[i, idx], float(tol)
         if qcols is not None: r.queries = qpos[i].tolist()
         if return_convergence_delta:
             r.f_baseline = f0[idx, i]  # (completeness holds for all query rows together: no delta for a subset)
@@ -595,7 +613,7 @@ def _rounding(model, autocast_dtype=None) -> float:
 def _check_auto(method, tol, max_steps):
     "Raise unless `method` is the default (`auto` places its own points), 0 < `tol` < 1 and `max_steps` ≥ 5."
     if _ALIASES.get(method, method) != DEFAULT_METHOD:
-        raise AttattrError(f"n_steps='auto' places its own points (adaptive Simpson): method={method!r} cannot be combined with it")
+        raise AttattrError(f"n_steps='auto' places its own points (adaptive Clenshaw–Curtis): method={method!r} cannot be combined with it")
     if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 < tol < 1:
         raise AttattrError(f"tol must be a number in (0, 1), got {tol!r}")
     if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 5:
@@ -622,14 +640,14 @@ def _forwards(need):
 # %% ../nbs/07_attribution.ipynb #1fa23243
 def _auto_attributions(model, x, ns, Ls, att, at, base, tgt, ctr, f_in, head_mask, output, amp, tol, max_steps, bs_user,
                        cap=None, qcols=None, rounding=ROUNDING):
-    "`n_steps='auto'`: scores (b, T, h, Q, N) by adaptive Simpson per example and layer; F(B) (T, b); points and changes (b, T)."
+    "`n_steps='auto'`: scores (b, T, h, Q, N) by adaptive Clenshaw–Curtis per example and layer; F(B) (T, b); points and changes (b, T)."
     (b, N), T, H, causal = x['input_ids'].shape, len(Ls), att.shape[2], hook_record(model).causal
     attrs, f0 = torch.zeros(b, T, H, N if qcols is None else qcols.shape[1], N), torch.zeros(T, b)
     points, change = torch.zeros(b, T, dtype=torch.long), torch.zeros(b, T)
     real = [slice(N - n, N) if causal else slice(0, n) for n in ns]  # each example's real tokens in the batch
     rows = real if qcols is None else [qcols[i].cpu() for i in range(b)]  # the query rows of each example's scores
     values = {(i, t): {} for i in range(b) for t in range(T)}  # α → ∂F/∂A (h, q_i, n_i) on example i's real tokens
-    panels = {p: [(0., 1.)] for p in values}  # the pairs not done yet and their panels
+    panels = {p: [(0., 1., CC_FIRST_LEVEL)] for p in values}  # the pairs not done yet and their panels
     sums = {p: {} for p in values}  # each pair's panels summed so far (`nested_estimate`'s cache)
     need = {p: panel_points(0., 1.) for p in values}  # the points each of them needs next
     while need:
@@ -664,7 +682,7 @@ def _auto_attributions(model, x, ns, Ls, att, at, base, tgt, ctr, f_in, head_mas
                 points[i, t], change[i, t] = len(values[i, t]), chg
                 del panels[i, t], values[i, t], sums[i, t]
                 continue
-            panels[i, t], new = bisect(pan, errs, tol * top, max_steps - len(values[i, t]))
+            panels[i, t], new = refine(pan, errs, tol * top, max_steps - len(values[i, t]))
             if new: need[i, t] = new
             else: short[i, t] = (0. if qcols is not None else abs(delta) / max(abs(float(dF)), 1e-30), chg, len(values[i, t]))
         if short:

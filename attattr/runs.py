@@ -20,7 +20,7 @@ from .formats import tokens_record, write_layers_json, write_tokens_json
 from .hooks import HookState, hook_record, hooked_forward, num_layers_heads
 from .models import load_cli_model
 from .inference import predict_logits
-from .attribution import Attribution, FAITHFUL, attribute, quadrature, save_original
+from .attribution import AUTO_RULE, Attribution, FAITHFUL, attribute, quadrature, save_original
 
 # %% auto #0
 __all__ = ['ORIGINAL_BATCH_SIZE', 'EXAMPLES_PER_CALL', 'SHARD_SIZE', 'RUN_FILE', 'SHARD_DIR', 'TARGETS', 'TOKENS_EXAMPLES',
@@ -100,6 +100,7 @@ def _attr_settings(kw:dict) -> dict:
     if s.get('head_mask') is not None: s['head_mask'] = torch.as_tensor(s['head_mask']).tolist()
     if s.get('autocast_dtype') is not None: s['autocast_dtype'] = str(s['autocast_dtype'])
     if s.get('layers') is not None: s['layers'] = [int(l) for l in s['layers']]
+    if s['n_steps'] == 'auto': s['rule'] = AUTO_RULE  # a folder written by another rule is not resumed
     return s
 
 def model_fingerprint(model:nn.Module) -> str:
