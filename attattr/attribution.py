@@ -528,13 +528,14 @@ def attribute(model:nn.Module, # a classifier or causal LM, hooked by `attattr.h
     tgt, ctr = _targets(model, logits, target, contrast, tokenizer)  # (b,), (b,) or None
     base, base_name = _baselines(model, x, baselines, head_mask, amp, att)  # (b or 1, L, h, N, N)
     return_convergence_delta = return_convergence_delta or auto  # `auto` needs it (α = 0 is one of its points)
-    if auto:
-        f_in = _picked(_objective(logits, output), tgt, ctr)  # (b,) F(A)
-        attrs, f0, points, change = _auto_attributions(model, x, ns, Ls, att, at, base, tgt, ctr, f_in, head_mask, output,
-                                                        amp, tol, max_steps, internal_batch_size, cap, qcols,
-                                                        _rounding(model, autocast_dtype))
-    else: attrs, f0 = _fixed_attributions(model, x, Ls, att, at, base, tgt, ctr, alphas, weights, return_convergence_delta,
-                                          head_mask, output, amp, internal_batch_size, cap, qcols)
+    with params_requiring_grad(model, False):  # once around every forward (`_gradients`' own block then walks nothing)
+        if auto:
+            f_in = _picked(_objective(logits, output), tgt, ctr)  # (b,) F(A)
+            attrs, f0, points, change = _auto_attributions(model, x, ns, Ls, att, at, base, tgt, ctr, f_in, head_mask, output,
+                                                            amp, tol, max_steps, internal_batch_size, cap, qcols,
+                                                            _rounding(model, autocast_dtype))
+        else: attrs, f0 = _fixed_attributions(model, x, Ls, att, at, base, tgt, ctr, alphas, weights, return_convergence_delta,
+                                              head_mask, output, amp, internal_batch_size, cap, qcols)
     idx = [Ls.index(l) for l in layers]
     toks = tokens if many and tokens is not None else [tokens] * b
     res = []

@@ -556,13 +556,18 @@ def full_heads(x:torch.Tensor, # (b, h_l, ...) one layer's per-head values, the 
     return out
 
 # %% ../nbs/03_hooks.ipynb #9a81d317
+_HELD = {}  # id(model) → the flag an enclosing `params_requiring_grad` block holds for it
+
 @contextmanager
 def params_requiring_grad(model:nn.Module, # any module
                           flag:bool, # whether its parameters require gradients inside the block
                          ):
     "Set every parameter's `requires_grad` to `flag` for the duration of the block, then restore each one."
-    flags = [p.requires_grad for p in model.parameters()]
-    model.requires_grad_(flag)
+    if _HELD.get(id(model)) == flag: yield model; return  # an enclosing block holds it already
+    flags, outer = [p.requires_grad for p in model.parameters()], _HELD.get(id(model))
+    model.requires_grad_(flag); _HELD[id(model)] = flag
     try: yield model
     finally:
         for p, f in zip(model.parameters(), flags): p.requires_grad_(f)
+        if outer is None: del _HELD[id(model)]
+        else: _HELD[id(model)] = outer
