@@ -172,13 +172,21 @@ def _check_unchanged(out:Path, done:dict, guids:list, fps:list|None):
             raise AttattrError(f"{out}: example {i} ({guids[i]!r}) changed since it was attributed (its text or label differs): "
                                "the data changed; use another output_dir")
 
+def _first_difference(old:dict, new:dict, prefix:str=''):
+    "(dotted key, old value, new value) of the first of `new`'s settings that `old` holds otherwise (nested dicts entered), or None."
+    for k, v in new.items():
+        if isinstance(v, dict) and isinstance(old.get(k), dict):
+            if d := _first_difference(old[k], v, f"{prefix}{k}."): return d
+        elif old.get(k) != v: return f"{prefix}{k}", old.get(k), v
+    return None
+
 def _resume(out:Path, r:int, ws:int, settings:dict, guids:list, fps:list|None, dist) -> dict:
     "Check the folder's settings, repair this rank's index and shards, and return the examples already done."
     if (out/RUN_FILE).exists():
         old = json.loads((out/RUN_FILE).read_text())
-        if diff := [k for k in settings if old.get(k) != settings[k]]:
-            raise AttattrError(f"{out/RUN_FILE}: the folder holds a run with other settings ({diff[0]}: {old.get(diff[0])!r}, "
-                               f"asked {settings[diff[0]]!r}); use another output_dir")
+        if diff := _first_difference(old, settings):
+            raise AttattrError(f"{out/RUN_FILE}: the folder holds a run with other settings ({diff[0]}: {diff[1]!r}, "
+                               f"asked {diff[2]!r}); use another output_dir")
     (out/SHARD_DIR).mkdir(parents=True, exist_ok=True)
     if (r == 0 or not dist) and not (out/RUN_FILE).exists(): write_json_atomic(settings, out/RUN_FILE, indent=1)
     mine = _dedupe_index(index_path(out, r), read_index(index_path(out, r), repair=True))

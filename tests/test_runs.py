@@ -213,7 +213,7 @@ def test_auto_steps_recorded_and_resume_refuses_other_tol(setup, tmp_path, monke
               '--output_dir', tmp_path]
     assert cli(monkeypatch, 'attattr-attr', *common, '--n_steps', 'auto', '--tol', '0.05') == 0
     a = json.loads((tmp_path/'run.json').read_text())['attribute']
-    assert (a['n_steps'], a['tol']) == ('auto', 0.05)
+    assert (a['n_steps'], a['tol'], a['rule']) == ('auto', 0.05, 'adaptive_clenshaw_curtis')
     capsys.readouterr()
     for other in (['--n_steps', 'auto', '--tol', '0.01'], ['--n_steps', '8']):
         assert cli(monkeypatch, 'attattr-attr', *common, *other) == 2
@@ -221,6 +221,11 @@ def test_auto_steps_recorded_and_resume_refuses_other_tol(setup, tmp_path, monke
         assert err.count('\n') == 1 and 'the folder holds a run with other settings' in err, err
     assert cli(monkeypatch, 'attattr-attr', *common, '--n_steps', 'auto', '--tol', '0.05', '--num_examples', '3') == 0
     assert sorted(load_split_results(tmp_path)) == [0, 1, 2]
+    run = json.loads((tmp_path/'run.json').read_text())  # a folder written by the first rule (adaptive Simpson) recorded none
+    del run['attribute']['rule']; (tmp_path/'run.json').write_text(json.dumps(run))
+    assert cli(monkeypatch, 'attattr-attr', *common, '--n_steps', 'auto', '--tol', '0.05', '--num_examples', '4') == 2
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and "other settings (attribute.rule: None, asked 'adaptive_clenshaw_curtis')" in err, err
 
 def test_second_writer_stops(setup, tmp_path, monkeypatch, capsys):
     "A second process on a run folder whose lock a live process holds stops at once with a clear message, writing nothing."
