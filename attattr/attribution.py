@@ -87,7 +87,7 @@ def panel_points(a:float, # the panel's start
 
 # %% ../nbs/07_attribution.ipynb #9bbfec7a
 def nested_estimate(values:dict, # α → the integrand there (a tensor), for every point of the panels
-                    panels:list, # (a, w, level) for each panel [a, a + w], together covering [0, 1]
+                    panels:list, # (a, w, level ≥ 1) for each panel [a, a + w], together covering [0, 1]
                     scale=1., # a factor applied to each panel's estimates (`attribute`: A − B)
                     cache:dict|None=None, # panel → its sums: panels summed in earlier calls (same `values` and
                                           # `scale`) are not summed again; new ones are added
@@ -98,7 +98,8 @@ def nested_estimate(values:dict, # α → the integrand there (a tensor), for ev
         if (a, w, j) in cache: continue
         C, C1, C2 = [scale * w * sum(c * values[x].double() for c, x in zip(clenshaw_curtis(k)[1], panel_points(a, w, k)))
                      if k >= 0 else None for k in (j, j - 1, j - 2)]
-        cache[a, w, j] = (C, (C - C1).abs(), (float((C - C1).abs().max()), float((C1 - C2).abs().max())))
+        below = float('inf') if C2 is None else float((C1 - C2).abs().max())  # level 1 has no level below its own
+        cache[a, w, j] = (C, (C - C1).abs(), (float((C - C1).abs().max()), below))
     return sum(cache[p][0] for p in panels), sum(cache[p][1] for p in panels), [cache[p][2] for p in panels]
 
 # %% ../nbs/07_attribution.ipynb #8d4a72f7
