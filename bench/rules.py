@@ -25,6 +25,7 @@ example and layer.
 
     python bench/rules.py --mnli 4 --prompts 20   # what bench/RESULTS.md records (≈ 20 min of CPU, one thread)
     python bench/rules.py --sections llama        # a quick look (seconds)
+    python bench/rules.py --sections families --rules simpson,acc   # the ten decoder families' tiny random models
 """
 import os
 os.environ.setdefault('OMP_NUM_THREADS', '1'); os.environ.setdefault('MKL_NUM_THREADS', '1')
@@ -41,6 +42,7 @@ import attattr.attribution as AA
 from attattr.attribution import ROUNDING
 
 TOLS = (1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5)  # the tolerances each rule runs at
+FAMILY_TOKENS = (12, 24, 40)  # --sections families: the random prompts' lengths
 TARGETS = (1e-3, 1e-4, 1e-5)  # achieved distances the summary compares the rules at
 MAX_POINTS = 1024  # a rule that would need more stops (reported as not reached)
 
@@ -277,7 +279,7 @@ def summarise(rows, log=print):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--sections', default=','.join(BA.SECTIONS), help=f"comma-separated, of {', '.join(BA.SECTIONS)}")
+    p.add_argument('--sections', default=','.join(BA.SECTIONS), help=f"comma-separated, of {', '.join(BA.SECTIONS)}, families")
     p.add_argument('--lengths', default='15,30,50', help="MNLI examples: token counts")
     p.add_argument('--mnli', type=int, default=0, help="instead of --lengths: every k-th of the 51 MNLI examples (k = this)")
     p.add_argument('--prompts', type=int, default=0, help="instead of the fixed prompts: this many random ones per decoder")
@@ -298,6 +300,11 @@ def main(argv=None):
         cases += BA.induction_cases([(f, rng.randint(1, f), rng.randrange(10**6)) for f in
                                      (rng.randint(6, 24) for _ in range(a.prompts))] if a.prompts else BA.INDUCTION_PROMPTS)
     if 'llama' in sections: cases += BA.llama_cases([rng.randint(8, 64) for _ in range(a.prompts)] if a.prompts else BA.LLAMA_TOKENS)
+    if 'families' in sections:  # every decoder family's tiny random model, three random prompts each
+        from attattr.testing import CAUSAL_FAMILIES, tiny_causal_model
+        for fam in CAUSAL_FAMILIES:
+            m = tiny_causal_model(fam)
+            cases += BA.decoder_cases(m, fam, [BA.D.random_ids(n, m.config.vocab_size, seed=n) for n in FAMILY_TOKENS])
     t0, rows = time.time(), []
     for c in cases: rows += run_case(c)
     if a.out: Path(a.out).write_text(json.dumps(rows))
