@@ -123,6 +123,7 @@ def rule_simpson(f:Integrand, tol):
         panels = [q for p in panels for q in ([(p[0], p[1] / 2), (p[0] + p[1] / 2, p[1] / 2)] if p in bad else [p])]
 
 def rule_cc(f:Integrand, tol):
+    "Clenshaw–Curtis on all of [0, 1], 5, 9, 17, … points (each level reuses the last), |CC_k − CC_{k−1}| as the change."
     prev, n = None, 4
     while n <= MAX_POINTS:
         x, w = clenshaw_curtis(n)
@@ -132,6 +133,7 @@ def rule_cc(f:Integrand, tol):
     return None
 
 def rule_gk(pair):
+    "Adaptive Gauss–Kronrod panels of the (nodes, Kronrod weights, Gauss weights) `pair`, bisected where they fail; α = 0 for F(B)."
     xk, wk, wg = kronrod(*pair)
     def rule(f:Integrand, tol):
         f([0.])  # F(B)
@@ -192,6 +194,7 @@ def rule_acc(f:Integrand, tol):
         if not pts: return None
 
 def rule_gl(f:Integrand, tol):
+    "Gauss–Legendre of order 4, 8, 16, … (no point reused), |GL_k − GL_{k/2}| as the change; α = 0 for F(B)."
     f([0.])
     prev, n = None, 4
     while len(f.asked) + n <= MAX_POINTS:
