@@ -132,6 +132,7 @@ def test_cli_writes_and_resumes(tmp_path):
     assert (out/'method-random.json').stat().st_mtime_ns == before  # resumed: not redone
     fa.faithfulness_cli(**{**kw, 'model': None, 'model_file': kw['model']})  # the original's flag: the same run
     assert (out/'method-random.json').stat().st_mtime_ns == before
-    with pytest.raises(AttattrError, match='other settings'): fa.faithfulness_cli(**{**kw, 'level': 'tokens'})
+    with pytest.raises(AttattrError, match=r"other settings \(level: \['tokens', 'heads'\], asked \['tokens'\]\)"):
+        fa.faithfulness_cli(**{**kw, 'level': 'tokens'})  # the field that differs, named
     with pytest.raises(AttattrError, match=r'--model is required \(or --model_file\)'): fa.faithfulness_cli(**{**kw, 'model': None})
     with pytest.raises(AttattrError, match='unknown'): fa.faithfulness_cli(**{**kw, 'methods': 'nope'})
