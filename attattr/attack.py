@@ -19,7 +19,7 @@ from .data import (Features, InputExample, MAX_SEQ_LENGTH, featurize, get_proces
 from .models import load_cli_model
 from .inference import EVAL_BATCH_SIZE, SEED, predict_logits
 from .attribution import DEFAULT_METHOD, DEFAULT_TOL, FAITHFUL, Attribution, attribute, quadrature
-from .runs import _attr_settings, model_fingerprint
+from .runs import _attr_settings, _first_difference, model_fingerprint
 import torch
 
 # %% auto #0
@@ -102,10 +102,9 @@ def _open_checkpoint(path, header:dict) -> dict:
         except json.JSONDecodeError as e: raise AttattrError(f"{path} line {i}: not JSON ({e.msg}); delete the checkpoint to start again") from None
         if i == 1:
             old = obj.get('attattr_adv_mine') if isinstance(obj, dict) else None
-            if not isinstance(old, dict) or old != header:
-                k = next((k for k in header if not isinstance(old, dict) or old.get(k) != header[k]), 'format')
-                was = old.get(k) if isinstance(old, dict) else line
-                raise AttattrError(f"{path}: checkpoint of another run ({k} differs: was {was!r:.60}, now {header.get(k)!r:.60}); "
+            if not isinstance(old, dict) or old != header:  # the first field that differs (nested: attribute.n_steps)
+                k, was, now = (isinstance(old, dict) and _first_difference(old, header)) or ('format', old or line, header)
+                raise AttattrError(f"{path}: checkpoint of another run ({k} differs: was {was!r:.60}, now {now!r:.60}); "
                                    "delete it, or mine with the same model, settings and examples")
             continue
         if not isinstance(obj, dict) or 'index' not in obj or 'record' not in obj:

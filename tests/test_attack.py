@@ -322,7 +322,7 @@ def test_checkpoint_refuses_another_model(planted, tmp_path):
     with torch.no_grad(): other.classifier.weight.mul_(1.01)
     with pytest.raises(AttattrError, match='another run \\(model differs'):
         mine_patterns(other, feats[:2], n_steps=2, method='gl', checkpoint=ck, progress=False)
-    with pytest.raises(AttattrError, match='another run \\(attribute differs'):
+    with pytest.raises(AttattrError, match="another run \\(attribute.n_steps differs: was 2, now 'auto'\\)"):
         mine_patterns(model, feats[:2], n_steps='auto', tol=1e-2, checkpoint=ck, progress=False)
 
 def test_mining_auto_and_exclude(planted):
