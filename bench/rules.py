@@ -30,7 +30,7 @@ example and layer.
 import os
 os.environ.setdefault('OMP_NUM_THREADS', '1'); os.environ.setdefault('MKL_NUM_THREADS', '1')
 os.environ.setdefault('TRANSFORMERS_VERBOSITY', 'error'); os.environ.setdefault('HF_HUB_OFFLINE', '1')
-import argparse, json, math, random, statistics, sys, time
+import argparse, json, random, statistics, sys, time
 from contextlib import nullcontext
 from pathlib import Path
 import numpy as np, torch
@@ -104,23 +104,30 @@ class Integrand:
 BOOLE = (7 / 90, 32 / 90, 12 / 90, 32 / 90, 7 / 90)  # attattr's rule before: Boole's weights on a panel's quarter points
 SIMPSON = (1 / 6, 0., 4 / 6, 0., 1 / 6)  # ... and Simpson's on the same points (ends and middle), the coarser estimate
 
-def rule_simpson(f:Integrand, tol):
-    "attattr's `auto` rule before this comparison: Boole panels, |Boole − Simpson| as the change, bisection (4 new points)."
-    panels, sums = [(0., 1.)], {}
-    while True:
-        vals = f([a + w * k / 4 for a, w in panels for k in range(5)])
-        for p, (a, w) in enumerate(panels):
-            if (a, w) not in sums:
-                v = vals[5 * p:5 * p + 5]
-                B, S = (w * sum(c * u for c, u in zip(r, v) if c) for r in (BOOLE, SIMPSON))
-                sums[a, w] = (B, (B - S).abs())
-        est, err = sum(sums[p][0] for p in panels), sum(sums[p][1] for p in panels)
-        if f.done(est, err, tol): return est
-        limit = tol * float(est.abs().max())
-        errs = [float(sums[p][1].max()) for p in panels]
-        bad = [p for p, e in zip(panels, errs) if e > limit * p[1]] or [panels[int(np.argmax(errs))]]
-        if len(f.asked) + 4 * len(bad) > MAX_POINTS: return None
-        panels = [q for p in panels for q in ([(p[0], p[1] / 2), (p[0] + p[1] / 2, p[1] / 2)] if p in bad else [p])]
+def rule_panels(nodes, fine, coarse):
+    "Adaptive panels bisected where they fail: the `fine` weights' estimate on `nodes` (of [0, 1]), |fine − coarse| as the change; α = 0 for F(B) if no node."
+    def rule(f:Integrand, tol):
+        if 0. not in nodes: f([0.])  # F(B)
+        panels, sums = [(0., 1.)], {}
+        while True:
+            new = [p for p in panels if p not in sums]
+            vals = f([a + w * x for a, w in new for x in nodes])
+            for j, (a, w) in enumerate(new):
+                v = vals[j * len(nodes):(j + 1) * len(nodes)]
+                K, G = (w * sum(float(c) * u for c, u in zip(r, v) if c) for r in (fine, coarse))
+                sums[a, w] = (K, (K - G).abs())
+            est, err = sum(sums[p][0] for p in panels), sum(sums[p][1] for p in panels)
+            if f.done(est, err, tol): return est
+            limit = tol * float(est.abs().max())
+            errs = [float(sums[p][1].max()) for p in panels]
+            bad = [p for p, e in zip(panels, errs) if e > limit * p[1]] or [panels[int(np.argmax(errs))]]
+            halves = [q for p in bad for q in ((p[0], p[1] / 2), (p[0] + p[1] / 2, p[1] / 2))]
+            if len(f.asked | {a + w * x for a, w in halves for x in nodes}) > MAX_POINTS: return None
+            panels = [q for p in panels for q in ([(p[0], p[1] / 2), (p[0] + p[1] / 2, p[1] / 2)] if p in bad else [p])]
+    return rule
+
+rule_simpson = rule_panels((0., .25, .5, .75, 1.), BOOLE, SIMPSON)  # attattr's `auto` rule before this comparison
+# (Boole panels, |Boole − Simpson| as the change, bisection: 4 new points)
 
 def rule_cc(f:Integrand, tol):
     "Clenshaw–Curtis on all of [0, 1], 5, 9, 17, … points (each level reuses the last), |CC_k − CC_{k−1}| as the change."
@@ -133,26 +140,8 @@ def rule_cc(f:Integrand, tol):
     return None
 
 def rule_gk(pair):
-    "Adaptive Gauss–Kronrod panels of the (nodes, Kronrod weights, Gauss weights) `pair`, bisected where they fail; α = 0 for F(B)."
-    xk, wk, wg = kronrod(*pair)
-    def rule(f:Integrand, tol):
-        f([0.])  # F(B)
-        panels, sums = [(0., 1.)], {}
-        while True:
-            new = [p for p in panels if p not in sums]
-            vals = f([a + w * x for a, w in new for x in xk])
-            for j, (a, w) in enumerate(new):
-                v = vals[j * len(xk):(j + 1) * len(xk)]
-                K, G = (w * sum(float(c) * u for c, u in zip(r, v)) for r in (wk, wg))
-                sums[a, w] = (K, (K - G).abs())
-            est, err = sum(sums[p][0] for p in panels), sum(sums[p][1] for p in panels)
-            if f.done(est, err, tol): return est
-            limit = tol * float(est.abs().max())
-            errs = [float(sums[p][1].max()) for p in panels]
-            bad = [p for p, e in zip(panels, errs) if e > limit * p[1]] or [panels[int(np.argmax(errs))]]
-            if len(f.asked) + 2 * len(xk) * len(bad) > MAX_POINTS: return None
-            panels = [q for p in panels for q in ([(p[0], p[1] / 2), (p[0] + p[1] / 2, p[1] / 2)] if p in bad else [p])]
-    return rule
+    "Adaptive Gauss–Kronrod panels of the (nodes, Kronrod weights, Gauss weights) `pair`, bisected where they fail."
+    return rule_panels(*(tuple(v) for v in kronrod(*pair)))
 
 def rule_ccp(jmax:int, ratio:float=0.):
     "Adaptive Clenshaw–Curtis panels: a failing panel's level j (2^j + 1 points) rises to `jmax` (while each level cuts its change by `ratio`, when given), else it splits in two at level 2."
