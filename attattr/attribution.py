@@ -25,7 +25,7 @@ __all__ = ['DEFAULT_STEPS', 'DEFAULT_METHOD', 'FAITHFUL', 'METHODS', 'DEFAULT_TO
            'CC_FIRST_LEVEL', 'CC_RATIO', 'CC_TOP_LEVEL', 'MIN_WIDTH', 'OUTPUTS', 'POINT_TOKENS', 'RESIDUAL_WARN',
            'RESIDUAL_SLACK', 'ROUNDING', 'quadrature', 'clenshaw_curtis', 'panel_points', 'nested_estimate', 'refine',
            'adaptive_clenshaw_curtis', 'Attribution', 'attribute', 'top_interactions', 'Continuation',
-           'attribute_continuation', 'save_original']
+           'attribute_continuation', 'converged', 'save_original']
 
 # %% ../nbs/07_attribution.ipynb #a1e22bf4
 DEFAULT_STEPS = 20  # integration points: the paper's m
@@ -612,6 +612,23 @@ def _rounding(model, autocast_dtype=None) -> float:
     dts = [next(model.parameters()).dtype] + ([autocast_dtype] if autocast_dtype else [])
     return max([ROUNDING] + [torch.finfo(d).eps / 2 for d in dts if d.is_floating_point])
 
+def converged(est:torch.Tensor, # a layer's scores as estimated (float64), (h, q, n)
+              change:torch.Tensor, # the change from the estimate before, entry by entry (same shape)
+              f_input:float, # F(A), a float32 value
+              f_baseline:float, # F(B), a float32 value
+              tol:float=DEFAULT_TOL, # relative to max |est| and to |F(A) − F(B)|
+              rounding:float=ROUNDING, # the residual's rounding allowance (`_rounding`)
+              complete:bool=True, # False: a subset of the query rows, whose scores have no completeness to test
+             ) -> tuple[bool, float, float]:
+    "The stopping test of `n_steps='auto'`: change ≤ tol·max|est| and residual ≤ tol·|F(A) − F(B)| + rounding; and both, relative."
+    top = float(est.abs().max())
+    chg = float(change.max()) / top if top > 0 else 0.
+    dF = torch.tensor(f_input, dtype=torch.float32) - torch.tensor(f_baseline, dtype=torch.float32)
+    delta = float(est.float().double().sum().float() - dF)  # as `Attribution.delta` computes it
+    slack = rounding * (abs(f_input) + abs(f_baseline) + float(est.abs().sum()))
+    ok = chg <= tol and (not complete or abs(delta) <= tol * abs(float(dF)) + slack)
+    return ok, chg, abs(delta) / max(abs(float(dF)), 1e-30)
+
 def _check_auto(method, tol, max_steps):
     "Raise unless `method` is the default (`auto` places its own points), 0 < `tol` < 1 and `max_steps` ≥ 5."
     if _ALIASES.get(method, method) != DEFAULT_METHOD:
@@ -673,20 +690,15 @@ def _auto_attributions(model, x, ns, Ls, att, at, base, tgt, ctr, f_in, head_mas
         for (i, t), pan in list(panels.items()):
             d = (att[i, at[t]] - (0. if base is None else base[min(i, len(base) - 1), Ls[t]].float()))[:, rows[i]][..., real[i]]
             est, err, errs = nested_estimate(values[i, t], pan, d.double(), sums[i, t])  # (h, q_i, n_i) each
-            a, top = est.float(), float(est.abs().max())
-            chg = float(err.max()) / top if top > 0 else 0.
-            dF = f_in[i].cpu() - f0[t, i]
-            delta = float(a.double().sum().float().cpu() - dF)  # as `Attribution.delta` computes it
-            slack = rounding * (abs(float(f_in[i])) + abs(float(f0[t, i])) + float(est.abs().sum()))
-            if (qcols is not None or abs(delta) <= tol * abs(float(dF)) + slack) and chg <= tol:  # (a subset of the query
-                # rows has no completeness to test: its scores' change alone decides)
-                attrs[i, t, :, real[i] if qcols is None else slice(None), real[i]] = a.cpu()
+            ok, chg, res = converged(est, err, float(f_in[i]), float(f0[t, i]), tol, rounding, complete=qcols is None)
+            if ok:
+                attrs[i, t, :, real[i] if qcols is None else slice(None), real[i]] = est.float().cpu()
                 points[i, t], change[i, t] = len(values[i, t]), chg
                 del panels[i, t], values[i, t], sums[i, t]
                 continue
-            panels[i, t], new = refine(pan, errs, tol * top, max_steps - len(values[i, t]))
+            panels[i, t], new = refine(pan, errs, tol * float(est.abs().max()), max_steps - len(values[i, t]))
             if new: need[i, t] = new
-            else: short[i, t] = (0. if qcols is not None else abs(delta) / max(abs(float(dF)), 1e-30), chg, len(values[i, t]))
+            else: short[i, t] = (0. if qcols is not None else res, chg, len(values[i, t]))
         if short:
             i, t = max(short, key=lambda p: max(short[p][:2]))  # the pair farthest from `tol`
             res, chg, used = short[i, t]

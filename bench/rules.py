@@ -15,6 +15,14 @@ float32's rounding). The rules:
   ccr8      ... a failing panel doubles its points only while each level cuts its change 8× (up to 65), else splits.
   acc       attattr's rule now (`attattr.attribution.nested_estimate` and `refine`): the same with 4×
             (`CC_RATIO`), the rule `n_steps="auto"` ships.
+  rl2       adaptive R-Leja panels: Clenshaw–Curtis nodes in R-Leja order (every prefix a good interpolation set, the
+            prefixes of 2^j + 1 points Clenshaw–Curtis's), interpolatory weights; a failing panel grows by 2 points (4
+            from 17, 8 from 33) up to 65, else splits; the change from its previous size. Successive estimates 2 points
+            apart: does certifying cost fewer points than doubling?
+  rl4       the same growing 5, 9, 13, 17, 25, 33, 49, 65 while each step cuts its change 4×.
+
+--oracle adds, per example and layer, the fewest Gauss–Legendre points whose error is at most each target (known only
+from the reference): a floor for the points of any rule, certified or not.
 
 For every tol of `TOLS` each rule reports its points per layer (the distinct α it evaluated) and rounds (sequential
 forwards), and the error it reached, max |Attr − ref| / max |ref|, and its residual. The reference is the old rule
@@ -39,7 +47,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'bench'))
 import auto as BA  # bench/auto.py: the cases (MiniLM on MNLI, induction-2l, tiny Llama)
 import attattr.attribution as AA
-from attattr.attribution import ROUNDING
 
 TOLS = (1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5)  # the tolerances each rule runs at
 FAMILY_TOKENS = (12, 24, 40)  # --sections families: the random prompts' lengths
@@ -69,6 +76,8 @@ def check_rules():
     x, k, g = kronrod(G7K15_X, G7K15_WK, G7K15_WG)
     for d in range(23): assert abs((k * x ** d).sum() - 1 / (d + 1)) < 1e-13, ('K15', d)
     for d in range(14): assert abs((g * x ** d).sum() - 1 / (d + 1)) < 1e-13, ('G7', d)
+    for m in (3, 5, 7, 11, 13, 17, 33, 65):
+        for d in range(m): assert abs((rleja_weights(m) * RLEJA_X[:m] ** d).sum() - 1 / (d + 1)) < 1e-11, ('R-Leja', m, d)
     for n in (4, 8, 16, 64):
         x, w = clenshaw_curtis(n)
         for d in range(n + 1): assert abs((w * x ** d).sum() - 1 / (d + 1)) < 1e-12, ('CC', n, d)
@@ -93,13 +102,8 @@ class Integrand:
         self.asked |= set(alphas)
         return [self.memo[a] for a in alphas]
     def done(self, est, err, tol):
-        "The stop test of `n_steps='auto'`: change ≤ tol·max and residual ≤ tol·|ΔF| + rounding."
-        top = float(est.abs().max())
-        chg = float(err.max()) / top if top > 0 else 0.
-        dF = self.fA - self.fB
-        delta = abs(float(est.sum()) - dF)
-        slack = ROUNDING * (abs(self.fA) + abs(self.fB) + float(est.abs().sum()))
-        return chg <= tol and delta <= tol * abs(dF) + slack
+        "The stop test of `n_steps='auto'` (`attattr.attribution.converged`): change ≤ tol·max and residual ≤ tol·|ΔF| + rounding."
+        return AA.converged(est, err, self.fA, self.fB, tol)[0]
 
 BOOLE = (7 / 90, 32 / 90, 12 / 90, 32 / 90, 7 / 90)  # attattr's rule before: Boole's weights on a panel's quarter points
 SIMPSON = (1 / 6, 0., 4 / 6, 0., 1 / 6)  # ... and Simpson's on the same points (ends and middle), the coarser estimate
@@ -193,8 +197,60 @@ def rule_gl(f:Integrand, tol):
         prev, n = est, 2 * n
     return None
 
+LEJA_LEVEL = 10  # R-Leja rules: Clenshaw–Curtis level 10's nodes (1,025), ordered
+
+def rleja_order(J:int=LEJA_LEVEL):
+    "Clenshaw–Curtis level J's nodes θ/π in R-Leja order (the projected Leja points of the circle: prefixes of 2^j + 1 are level j's)."
+    n, out, seen = 2 ** J, [], set()
+    for i in range(2 * n):
+        v = int(format(i, f'0{J + 1}b')[::-1], 2) / (2 * n)  # van der Corput: the circle's Leja angle 2πv
+        k = round((2 * v if v <= .5 else 2 - 2 * v) * n)  # its projection's θ/π, as k/n
+        if k not in seen: seen.add(k); out.append(k / n)
+    return np.array(out)
+
+RLEJA = rleja_order()
+RLEJA_X = (1 - np.cos(np.pi * RLEJA)) / 2  # on [0, 1]: α = 0, 1, ½, …
+
+@__import__('functools').lru_cache(None)
+def rleja_weights(m:int):
+    "Interpolatory weights on [0, 1] of the first m R-Leja nodes (exact to degree m − 1)."
+    V = np.cos(np.outer(np.arange(m), np.pi * RLEJA[:m]))  # T_k(t_i)
+    mu = np.array([2 / (1 - k * k) if k % 2 == 0 else 0. for k in range(m)])
+    return np.linalg.solve(V, mu) / 2
+
+def rule_leja(sizes, ratio=0., top=None):
+    "Adaptive R-Leja panels: a failing panel grows to the next of `sizes` (while its change falls by `ratio` a step), else splits in two at sizes[1]; the change |Q_m − Q_m'| from its previous size."
+    top = top or sizes[-1]
+    def rule(f:Integrand, tol):
+        panels, sums = {(0., 1.): 1}, {}  # panel → index into sizes (≥ 1)
+        def est_of(a, w, i):
+            if (a, w, i) not in sums:
+                m, m0 = sizes[i], sizes[i - 1]
+                v = f(a + w * RLEJA_X[:m])
+                K, G = (w * sum(float(c) * u for c, u in zip(rleja_weights(k), v[:k])) for k in (m, m0))
+                sums[a, w, i] = (K, (K - G).abs())
+            return sums[a, w, i]
+        while True:
+            f(sorted({a + w * x for (a, w), i in panels.items() for x in RLEJA_X[:sizes[i]]}))  # one round
+            parts = {p: est_of(*p, i) for p, i in panels.items()}
+            est, err = sum(v[0] for v in parts.values()), sum(v[1] for v in parts.values())
+            if f.done(est, err, tol): return est
+            limit = tol * float(est.abs().max())
+            errs = {p: float(v[1].max()) for p, v in parts.items()}
+            bad = [p for p, e in errs.items() if e > limit * p[1]] or [max(errs, key=errs.get)]
+            nxt = {}
+            for (a, w), i in panels.items():
+                if (a, w) not in bad: nxt[a, w] = i
+                elif sizes[i] < top and (not ratio or i < 2 or errs[a, w] <= ratio * float(est_of(a, w, i - 1)[1].max())): nxt[a, w] = i + 1
+                else: nxt[a, w / 2] = nxt[a + w / 2, w / 2] = 1
+            if len({a + w * x for (a, w), i in nxt.items() for x in RLEJA_X[:sizes[i]]} | f.asked) > MAX_POINTS: return None
+            panels = dict(sorted(nxt.items()))
+    return rule
+
 RULES = dict(simpson=rule_simpson, cc=rule_cc, gk15=rule_gk((G7K15_X, G7K15_WK, G7K15_WG)), gl=rule_gl, ccp5=rule_ccp(5),
-             ccr8=rule_ccp(6, 1 / 8), acc=rule_acc)
+             ccr8=rule_ccp(6, 1 / 8), acc=rule_acc,
+             rl2=rule_leja((3, 5, 7, 9, 11, 13, 15, 17, 21, 25, 29, 33, 41, 49, 57, 65)),
+             rl4=rule_leja((3, 5, 9, 13, 17, 25, 33, 49, 65), 1 / 4))
 
 # ----------------------------------------------------------------------------------------------------- measurement
 def mnli_features():
@@ -216,7 +272,21 @@ def reference(f:Integrand):
     f.reset()
     return est
 
-def run_case(c, log=print):
+ORACLE_MAX = 64  # --oracle: Gauss–Legendre orders tried per pair
+
+def oracle(f:Integrand, ref):
+    "Per target of `TARGETS`: the fewest Gauss–Legendre points whose estimate is within it of `ref` (None: more than ORACLE_MAX)."
+    out, top = {}, float(ref.abs().max())
+    for m in range(1, ORACLE_MAX + 1):
+        x, w = np.polynomial.legendre.leggauss(m)
+        d = float((sum(float(c) / 2 * v for c, v in zip(w, f((x + 1) / 2))) - ref).abs().max()) / top
+        for t in TARGETS:
+            if t not in out and d <= t: out[t] = m
+        if len(out) == len(TARGETS): break
+    f.reset()
+    return {t: out.get(t) for t in TARGETS}
+
+def run_case(c, log=print, with_oracle=False):
     "Rows (rule, tol, layer, points, rounds, error, residual) for one example (error None: no reference)."
     x, _ = AA._model_inputs(c.hm, [c.x], next(c.hm.parameters()).device)
     logits, att = AA._record(c.hm, x, None, nullcontext())  # (1, c), (1, L, h, n, n)
@@ -227,6 +297,8 @@ def run_case(c, log=print):
         f = Integrand(c.hm, x, l, tgt, att[0, l], fA)
         f([0.]); f.reset()
         ref = reference(f)
+        if with_oracle and ref is not None:
+            rows.append(dict(case=f'{c.group} {c.name}', rule='oracle', layer=l, need={str(t): m for t, m in oracle(f, ref).items()}))
         for name, rule in RULES.items():
             for tol in TOLS:
                 f.reset()
@@ -245,6 +317,7 @@ def worst(vals) -> str:
 def summarise(rows, log=print):
     "Per group: each rule's mean points per layer, rounds and worst error and residual at each tol; and points at equal error."
     groups = list(dict.fromkeys(r['case'].rsplit(' ', 2)[0] for r in rows))
+    orc, rows = [r for r in rows if r['rule'] == 'oracle'], [r for r in rows if r['rule'] != 'oracle']
     for g in groups:
         rs = [r for r in rows if r['case'].startswith(g)]
         pairs = {(r['case'], r['layer']) for r in rs}
@@ -268,6 +341,13 @@ def summarise(rows, log=print):
                 s = [r for r in rs if ok and r['rule'] == name and r['tol'] == max(ok)]
                 cells.append(f"{statistics.mean(r['pts'] for r in s):6.1f} @{max(ok):.0e}" if ok else f"{'—':>14}")
             log(f"{name:>8} " + ' '.join(cells))
+        if os := [r for r in orc if r['case'].startswith(g)]:
+            cell = lambda s, t: (f"{statistics.mean(r['need'][str(t)] for r in s):6.1f}" if all(r['need'][str(t)] for r in s)
+                                 else f"{'> ' + str(ORACLE_MAX):>6}")
+            log(f"{'oracle':>8} " + ' '.join(f"{cell(os, t):>14}" for t in TARGETS) + "   (the fewest Gauss–Legendre points "
+                "of each pair: a floor for any rule)")
+            for case in dict.fromkeys(r['case'] for r in os):
+                log(f"{'':>8}   {case}: " + ', '.join(f"≤ {t:.0e}: {cell([r for r in os if r['case'] == case], t).strip()}" for t in TARGETS))
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -276,6 +356,7 @@ def main(argv=None):
     p.add_argument('--mnli', type=int, default=0, help="instead of --lengths: every k-th of the 51 MNLI examples (k = this)")
     p.add_argument('--prompts', type=int, default=0, help="instead of the fixed prompts: this many random ones per decoder")
     p.add_argument('--rules', default=','.join(RULES), help="comma-separated, of " + ', '.join(RULES))
+    p.add_argument('--oracle', action='store_true', help=f"also the fewest Gauss–Legendre points (≤ {ORACLE_MAX}) of each example and layer for each target")
     p.add_argument('--out', default=None, help="also write every row (rule, tol, example, layer, points, rounds, errors) to this JSON file")
     a = p.parse_args(argv)
     for k in set(RULES) - set(a.rules.split(',')): del RULES[k]
@@ -298,7 +379,7 @@ def main(argv=None):
             m = tiny_causal_model(fam)
             cases += BA.decoder_cases(m, fam, [BA.D.random_ids(n, m.config.vocab_size, seed=n) for n in FAMILY_TOKENS])
     t0, rows = time.time(), []
-    for c in cases: rows += run_case(c)
+    for c in cases: rows += run_case(c, with_oracle=a.oracle)
     if a.out: Path(a.out).write_text(json.dumps(rows))
     summarise(rows)
     print(f"\n{len(cases)} examples, {time.time() - t0:.0f} s wall")
