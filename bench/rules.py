@@ -147,33 +147,36 @@ def rule_gk(pair):
     "Adaptive Gauss–Kronrod panels of the (nodes, Kronrod weights, Gauss weights) `pair`, bisected where they fail."
     return rule_panels(*(tuple(v) for v in kronrod(*pair)))
 
-def rule_ccp(jmax:int, ratio:float=0.):
-    "Adaptive Clenshaw–Curtis panels: a failing panel's level j (2^j + 1 points) rises to `jmax` (while each level cuts its change by `ratio`, when given), else it splits in two at level 2."
+def rule_staged(stage, first:int, top:int, ratio:float=0.):
+    "Adaptive panels of nested stages, `stage(i)` → ((nodes, weights), (coarser nodes, weights)) on [0, 1]: a failing panel rises a stage up to `top` (while each stage cuts its change by `ratio`, when given), else splits in two at stage `first`."
     def rule(f:Integrand, tol):
-        panels, sums = {(0., 1.): 2}, {}
-        def est_of(a, w, j):
-            if (a, w, j) not in sums:
-                (x1, w1), (x0, w0) = clenshaw_curtis(2 ** j), clenshaw_curtis(2 ** (j - 1))
-                K, G = (w * sum(float(c) * u for c, u in zip(ws, f(a + w * xs))) for xs, ws in ((x1, w1), (x0, w0)))
-                sums[a, w, j] = (K, (K - G).abs())
-            return sums[a, w, j]
+        panels, sums = {(0., 1.): first}, {}
+        def est_of(a, w, i):
+            if (a, w, i) not in sums:
+                K, G = (w * sum(float(c) * u for c, u in zip(ws, f(a + w * xs))) for xs, ws in stage(i))
+                sums[a, w, i] = (K, (K - G).abs())
+            return sums[a, w, i]
+        nodes = lambda ps: {a + w * x for (a, w), i in ps.items() for x in stage(i)[0][0]}
         while True:
-            f(sorted({a + w * x for (a, w), j in panels.items() for x in clenshaw_curtis(2 ** j)[0]}))  # one round
-            parts = {p: est_of(*p, j) for p, j in panels.items()}
+            f(sorted(nodes(panels)))  # one round
+            parts = {p: est_of(*p, i) for p, i in panels.items()}
             est, err = sum(v[0] for v in parts.values()), sum(v[1] for v in parts.values())
             if f.done(est, err, tol): return est
             limit = tol * float(est.abs().max())
             errs = {p: float(v[1].max()) for p, v in parts.items()}
             bad = [p for p, e in errs.items() if e > limit * p[1]] or [max(errs, key=errs.get)]
             nxt = {}
-            for (a, w), j in panels.items():
-                if (a, w) not in bad: nxt[a, w] = j
-                elif j < jmax and (not ratio or errs[a, w] <= ratio * float(est_of(a, w, j - 1)[1].max())): nxt[a, w] = j + 1
-                else: nxt[a, w / 2] = nxt[a + w / 2, w / 2] = 2
-            if len({a + w * x for (a, w), j in nxt.items() for x in clenshaw_curtis(2 ** j)[0]} | f.asked) > MAX_POINTS:
-                return None
+            for (a, w), i in panels.items():
+                if (a, w) not in bad: nxt[a, w] = i
+                elif i < top and (not ratio or i < 2 or errs[a, w] <= ratio * float(est_of(a, w, i - 1)[1].max())): nxt[a, w] = i + 1
+                else: nxt[a, w / 2] = nxt[a + w / 2, w / 2] = first
+            if len(nodes(nxt) | f.asked) > MAX_POINTS: return None
             panels = dict(sorted(nxt.items()))
     return rule
+
+def rule_ccp(jmax:int, ratio:float=0.):
+    "Adaptive Clenshaw–Curtis panels: a failing panel's level j (2^j + 1 points) rises to `jmax` (while each level cuts its change by `ratio`, when given), else it splits in two at level 2."
+    return rule_staged(lambda j: (clenshaw_curtis(2 ** j), clenshaw_curtis(2 ** (j - 1))), 2, jmax, ratio)
 
 def rule_acc(f:Integrand, tol):
     "attattr's `n_steps='auto'` rule, through its own functions."
@@ -218,34 +221,9 @@ def rleja_weights(m:int):
     mu = np.array([2 / (1 - k * k) if k % 2 == 0 else 0. for k in range(m)])
     return np.linalg.solve(V, mu) / 2
 
-def rule_leja(sizes, ratio=0., top=None):
+def rule_leja(sizes, ratio=0.):
     "Adaptive R-Leja panels: a failing panel grows to the next of `sizes` (while its change falls by `ratio` a step), else splits in two at sizes[1]; the change |Q_m − Q_m'| from its previous size."
-    top = top or sizes[-1]
-    def rule(f:Integrand, tol):
-        panels, sums = {(0., 1.): 1}, {}  # panel → index into sizes (≥ 1)
-        def est_of(a, w, i):
-            if (a, w, i) not in sums:
-                m, m0 = sizes[i], sizes[i - 1]
-                v = f(a + w * RLEJA_X[:m])
-                K, G = (w * sum(float(c) * u for c, u in zip(rleja_weights(k), v[:k])) for k in (m, m0))
-                sums[a, w, i] = (K, (K - G).abs())
-            return sums[a, w, i]
-        while True:
-            f(sorted({a + w * x for (a, w), i in panels.items() for x in RLEJA_X[:sizes[i]]}))  # one round
-            parts = {p: est_of(*p, i) for p, i in panels.items()}
-            est, err = sum(v[0] for v in parts.values()), sum(v[1] for v in parts.values())
-            if f.done(est, err, tol): return est
-            limit = tol * float(est.abs().max())
-            errs = {p: float(v[1].max()) for p, v in parts.items()}
-            bad = [p for p, e in errs.items() if e > limit * p[1]] or [max(errs, key=errs.get)]
-            nxt = {}
-            for (a, w), i in panels.items():
-                if (a, w) not in bad: nxt[a, w] = i
-                elif sizes[i] < top and (not ratio or i < 2 or errs[a, w] <= ratio * float(est_of(a, w, i - 1)[1].max())): nxt[a, w] = i + 1
-                else: nxt[a, w / 2] = nxt[a + w / 2, w / 2] = 1
-            if len({a + w * x for (a, w), i in nxt.items() for x in RLEJA_X[:sizes[i]]} | f.asked) > MAX_POINTS: return None
-            panels = dict(sorted(nxt.items()))
-    return rule
+    return rule_staged(lambda i: tuple((RLEJA_X[:m], rleja_weights(m)) for m in (sizes[i], sizes[i - 1])), 1, len(sizes) - 1, ratio)
 
 RULES = dict(simpson=rule_simpson, cc=rule_cc, gk15=rule_gk((G7K15_X, G7K15_WK, G7K15_WG)), gl=rule_gl, ccp5=rule_ccp(5),
              ccr8=rule_ccp(6, 1 / 8), acc=rule_acc,
