@@ -435,6 +435,31 @@ def cli_target(target:str, # --target as typed
     if re.fullmatch(r'\d+', t) and int(t) < n: return int(t)
     raise AttattrError(f"--target {target!r}: expected pred, gold, a class id 0..{n - 1}" + (f" or a label {list(labels)}" if labels else ''))
 
+# %% ../nbs/08_runs.ipynb #5b2e7c01
+def _report_run(output_dir, s:dict, what:str):
+    "The closing line of a dataset run: rank, what was attributed now and before, of how many."
+    print(f"{output_dir}: rank {s['rank']}/{s['world_size']}: {s['attributed']} {what} attributed, {s['resumed']} already there, of {s['examples']}")
+
+def _write_prompt(res:Attribution, tok, output_dir, i:int, get_att_score:bool):
+    "The original's files of one prompt's attribution (all or none), their paths printed, and its next token on stderr."
+    with output_group():
+        files = save_original(res, output_dir, i, True, get_att_score)
+        files.append(Path(output_dir)/f"tokens_and_pred_exp{i}.json"); write_tokens_json([prompt_record(res, tok, i)], files[-1])
+    for p in files: print(p)
+    print(f"next token {tok.convert_ids_to_tokens(res.target)!r}: F = {res.f_input:.4f}, max |completeness residual| "
+          f"{res.delta.abs().max():.2e}", file=sys.stderr)
+
+def _write_att_scores(mod, f, output_dir, i:int):
+    "att_score_zero_base_exp{i}.json of featurised example `f`: its attention probabilities (L, H, n, n), one forward."
+    st = HookState(record=True)
+    x = {k: v.to(mod.device) for k, v in collate([f]).items() if k != 'labels'}
+    with torch.no_grad(): hooked_forward(mod, x, st)
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    path = Path(output_dir)/f"att_score_zero_base_exp{i}.json"
+    write_layers_json(torch.cat(st.probs).float(), path)
+    print(path)
+
+
 # %% ../nbs/08_runs.ipynb #a0cc1163
 @call_parse
 def attr_cli(task_name:str=None, # task key: mnli, sst-2, rte, ... (see attattr.data.PROCESSORS)
@@ -479,21 +504,13 @@ def attr_cli(task_name:str=None, # task key: mnli, sst-2, rte, ... (see attattr.
             if not mod.attattr.causal: raise AttattrError(f"{flag} needs a causal language model; {model or model_file} is a {type(mod).__name__}")
             kw = dict(steps, internal_batch_size=internal_batch_size, autocast_dtype=torch.bfloat16 if bf16 else None)
             if prompts_file is not None:
-                s = attribute_prompts(mod, tok, prompts_file, output_dir, start, num_examples, save_attentions=get_att_score,
-                                      shard_size=shard_size, progress=not quiet, examples_per_call=examples_per_call, **kw)
-                print(f"{output_dir}: rank {s['rank']}/{s['world_size']}: {s['attributed']} prompts attributed, "
-                      f"{s['resumed']} already there, of {s['examples']}")
+                _report_run(output_dir, attribute_prompts(mod, tok, prompts_file, output_dir, start, num_examples,
+                    save_attentions=get_att_score, shard_size=shard_size, progress=not quiet, examples_per_call=examples_per_call, **kw), 'prompts')
                 return 0
             ids = tok(prompt, return_tensors='pt')['input_ids'][0]  # (n,), the tokenizer's special tokens (BOS) included
             res = attribute(mod, dict(input_ids=ids), target=None if target == 'pred' else target, contrast=contrast, tokenizer=tok,
                             return_attentions=get_att_score, **kw)
-            i = 0 if example_index is None else example_index
-            with output_group():  # all the files or none
-                files = save_original(res, output_dir, i, True, get_att_score)
-                files.append(Path(output_dir)/f"tokens_and_pred_exp{i}.json"); write_tokens_json([prompt_record(res, tok, i)], files[-1])
-            for p in files: print(p)
-            print(f"next token {tok.convert_ids_to_tokens(res.target)!r}: F = {res.f_input:.4f}, max |completeness residual| "
-                  f"{res.delta.abs().max():.2e}", file=sys.stderr)
+            _write_prompt(res, tok, output_dir, 0 if example_index is None else example_index, get_att_score)
             return 0
         if contrast is not None: raise AttattrError("--contrast needs --prompt (a causal language model); in --prompts_file, a line's \"contrast\"")
         example_index = 5 if example_index is None else example_index  # the original's default
@@ -514,22 +531,13 @@ def attr_cli(task_name:str=None, # task key: mnli, sst-2, rte, ... (see attattr.
         if isinstance(tgt, str) and tgt not in TARGETS: tgt = _labels(mod, proc).index(tgt)  # a label name: its id in the model
         if proc.is_regression: kw['output'] = 'logit'  # the score itself (a softmax over one output is constant)
         if dataset:
-            s = attribute_split(mod, tok, proc.name, data_dir, output_dir, split, start, None if all_examples else num_examples,
-                                target=tgt, max_seq_length=max_seq_length, save_attentions=get_att_score,
-                                shard_size=shard_size, progress=not quiet, examples_per_call=examples_per_call, **kw)
-            print(f"{output_dir}: rank {s['rank']}/{s['world_size']}: {s['attributed']} examples attributed, "
-                  f"{s['resumed']} already there, of {s['examples']}")
+            _report_run(output_dir, attribute_split(mod, tok, proc.name, data_dir, output_dir, split, start,
+                None if all_examples else num_examples, target=tgt, max_seq_length=max_seq_length, save_attentions=get_att_score,
+                shard_size=shard_size, progress=not quiet, examples_per_call=examples_per_call, **kw), 'examples')
             return 0
         labels = _labels(mod, proc)
         f = featurize([ex], tok, labels, max_seq_length)[0]
-        if not get_att_attr:  # attention probabilities only: one forward
-            st = HookState(record=True)
-            x = {k: v.to(mod.device) for k, v in collate([f]).items() if k != 'labels'}
-            with torch.no_grad(): hooked_forward(mod, x, st)
-            Path(output_dir).mkdir(parents=True, exist_ok=True)
-            path = Path(output_dir)/f"att_score_zero_base_exp{example_index}.json"
-            write_layers_json(torch.cat(st.probs).float(), path)  # (L, H, n, n)
-            print(path); return 0
+        if not get_att_attr: _write_att_scores(mod, f, output_dir, example_index); return 0  # probabilities only
         tgt = f.label if tgt == 'gold' else None if tgt == 'pred' else tgt
         res = attribute(mod, f, target=tgt, return_attentions=get_att_score, **kw)
         with output_group(): files = save_original(res, output_dir, example_index, get_att_attr, get_att_score)  # all or none
