@@ -624,7 +624,7 @@ def converged(est:torch.Tensor, # a layer's scores as estimated (float64), (h, q
     top = float(est.abs().max())
     chg = float(change.max()) / top if top > 0 else 0.
     dF = torch.tensor(f_input, dtype=torch.float32) - torch.tensor(f_baseline, dtype=torch.float32)
-    delta = float(est.float().double().sum().float() - dF)  # as `Attribution.delta` computes it
+    delta = float(est.float().double().sum().float().cpu() - dF)  # as `Attribution.delta` computes it
     slack = rounding * (abs(f_input) + abs(f_baseline) + float(est.abs().sum()))
     ok = chg <= tol and (not complete or abs(delta) <= tol * abs(float(dF)) + slack)
     return ok, chg, abs(delta) / max(abs(float(dF)), 1e-30)
