@@ -33,12 +33,14 @@ example and layer.
 
     python bench/rules.py --mnli 4 --prompts 20   # what bench/RESULTS.md records (≈ 20 min of CPU, one thread)
     python bench/rules.py --sections llama        # a quick look (seconds)
+    python bench/rules.py --mnli 4 --prompts 20 --rules simpson,acc,rl2,rl4 --oracle   # what certifying costs
     python bench/rules.py --sections families --rules simpson,acc   # the ten decoder families' tiny random models
 """
 import os
 os.environ.setdefault('OMP_NUM_THREADS', '1'); os.environ.setdefault('MKL_NUM_THREADS', '1')
 os.environ.setdefault('TRANSFORMERS_VERBOSITY', 'error'); os.environ.setdefault('HF_HUB_OFFLINE', '1')
 import argparse, json, random, statistics, sys, time
+from functools import lru_cache
 from contextlib import nullcontext
 from pathlib import Path
 import numpy as np, torch
@@ -214,7 +216,7 @@ def rleja_order(J:int=LEJA_LEVEL):
 RLEJA = rleja_order()
 RLEJA_X = (1 - np.cos(np.pi * RLEJA)) / 2  # on [0, 1]: α = 0, 1, ½, …
 
-@__import__('functools').lru_cache(None)
+@lru_cache(None)
 def rleja_weights(m:int):
     "Interpolatory weights on [0, 1] of the first m R-Leja nodes (exact to degree m − 1)."
     V = np.cos(np.outer(np.arange(m), np.pi * RLEJA[:m]))  # T_k(t_i)
