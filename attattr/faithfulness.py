@@ -345,7 +345,7 @@ from fastcore.script import call_parse
 from .core import atomic_write, require_flags, write_json_atomic
 from .data import featurize_task, get_processor
 from .models import load_cli_model
-from .runs import RUN_FILE, _first_difference
+from .runs import RUN_FILE, _check_settings
 
 def _listed(s:str, allowed, what:str) -> list:
     xs = [t.strip() for t in s.split(',') if t.strip()]
@@ -394,9 +394,7 @@ def faithfulness_cli(task_name:str=None, # required: task key: sst-2, mnli, ... 
     feats = featurize_task(task_name, data_dir, tok, limit=num_examples)
     out = Path(output_dir); out.mkdir(parents=True, exist_ok=True)
     settings = dict(task_name=task_name, model=str(model), level=lv, num_examples=len(feats))
-    if (out/RUN_FILE).exists() and (d := _first_difference(json.loads((out/RUN_FILE).read_text()), settings)):
-        raise AttattrError(f"{out/RUN_FILE}: the folder holds a run with other settings ({d[0]}: {d[1]!r}, asked {d[2]!r}); "
-                           "use another output_dir")
+    _check_settings(out/RUN_FILE, settings)
     write_json_atomic(settings, out/RUN_FILE, indent=1)
     parts = {}
     for m in ms:

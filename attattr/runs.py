@@ -180,13 +180,15 @@ def _first_difference(old:dict, new:dict, prefix:str=''):
         elif old.get(k) != v: return f"{prefix}{k}", old.get(k), v
     return None
 
+def _check_settings(path:Path, settings:dict):
+    "Refuse a run file `path` that holds other settings than `settings`, naming the first field that differs."
+    if path.exists() and (d := _first_difference(json.loads(path.read_text()), settings)):
+        raise AttattrError(f"{path}: the folder holds a run with other settings ({d[0]}: {d[1]!r}, asked {d[2]!r}); "
+                           "use another output_dir")
+
 def _resume(out:Path, r:int, ws:int, settings:dict, guids:list, fps:list|None, dist) -> dict:
     "Check the folder's settings, repair this rank's index and shards, and return the examples already done."
-    if (out/RUN_FILE).exists():
-        old = json.loads((out/RUN_FILE).read_text())
-        if diff := _first_difference(old, settings):
-            raise AttattrError(f"{out/RUN_FILE}: the folder holds a run with other settings ({diff[0]}: {diff[1]!r}, "
-                               f"asked {diff[2]!r}); use another output_dir")
+    _check_settings(out/RUN_FILE, settings)
     (out/SHARD_DIR).mkdir(parents=True, exist_ok=True)
     if (r == 0 or not dist) and not (out/RUN_FILE).exists(): write_json_atomic(settings, out/RUN_FILE, indent=1)
     mine = _dedupe_index(index_path(out, r), read_index(index_path(out, r), repair=True))
